@@ -1,0 +1,237 @@
+"""From a docker argv to what must happen to run it on the docker-machine.
+
+The docker-machine's docker runs the command; this module decides what of it
+is local: environment values taken from the workstation (``-e VAR``,
+``--env-file``), files the workstation reads or writes (``save -o``,
+``load -i``, ``export -o``, ``--label-file``, ``--cidfile``, ``--iidfile``),
+whether stdin is forwarded and whether a TTY is needed.  It only computes a
+``Plan``; ``transport`` carries it out.  Errors here are the ones docker
+itself would give for the same input, worded as docker words them.
+"""
+
+import os
+
+from remote_docker import dockercli
+from remote_docker.dockercli import DockerCommand, Option
+from remote_docker.errors import UsageError
+
+
+class Plan:
+    """Everything the transport needs to run one forwarded docker command."""
+
+    __slots__ = ("argv", "tty", "stdin", "stdin_path", "stdout_path", "env", "outputs",
+                 "display_name")
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv                      # remote argv, starting with "docker"
+        self.tty = False                      # allocate a pty on the docker-machine
+        self.stdin = "null"                   # "null" | "inherit" | "file"
+        self.stdin_path: str | None = None    # local file streamed as stdin ("file")
+        self.stdout_path: str | None = None   # local file that receives remote stdout
+        self.env: dict[str, str] = {}         # values exported remotely, never on a cmdline
+        self.outputs: list[tuple[str, str]] = []  # (placeholder name, local path) to fetch
+        self.display_name = "docker"
+
+    def __repr__(self) -> str:
+        return f"Plan(argv={self.argv!r}, tty={self.tty}, stdin={self.stdin!r})"
+
+
+# In remote argv, a file the docker-machine writes for us is named by this
+# placeholder; the transport substitutes its remote scratch path.
+OUTPUT_PLACEHOLDER = "\x00rd-output:"
+
+
+class Terminal:
+    """Which of the standard streams are terminals; passed in so tests can fake it."""
+
+    __slots__ = ("stdin", "stdout", "stderr")
+
+    def __init__(self, stdin: bool, stdout: bool, stderr: bool) -> None:
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+
+    @classmethod
+    def detect(cls) -> "Terminal":
+        return cls(os.isatty(0), os.isatty(1), os.isatty(2))
+
+
+def plan(argv: list[str], env: dict | os._Environ, term: Terminal) -> Plan:
+    """The plan for ``docker ARGV`` run from a workstation with ``env`` and ``term``."""
+    cmd = dockercli.parse(argv)
+    result = Plan(["docker", *argv])
+    result.tty = _needs_tty(cmd, term)
+    result.stdin = "inherit" if dockercli.reads_stdin(cmd) else "null"
+    if cmd.command in ("run", "create", "exec"):
+        _localise_run(cmd, result, env)
+    elif cmd.command in ("save", "export"):
+        _localise_output(cmd, result)
+    elif cmd.command == "load":
+        _localise_input(cmd, result)
+    elif cmd.command == "build":
+        _localise_iidfile(cmd, result)
+    return result
+
+
+def _needs_tty(cmd: DockerCommand, term: Terminal) -> bool:
+    """When the docker-machine's docker must see a terminal, as a local one would.
+
+    ``-t`` asks for one explicitly: needed when stdin is a terminal and either
+    input is attached (``-i``) or output goes to a terminal (``-t`` alone
+    with output piped must give the container's raw bytes, so no pty).
+    Without ``-t``, interactive use (all three streams terminals) gets a pty too,
+    so that progress bars, colours, line editing in ``attach``/``compose`` and
+    Ctrl-C behave as at a local terminal; a pty merges stderr into stdout, which
+    only shows when they are not the same terminal, hence "all three".
+    """
+    if dockercli.wants_tty(cmd):
+        return term.stdin and (dockercli.interactive(cmd) or term.stdout)
+    return term.stdin and term.stdout and term.stderr and cmd.command not in (
+        "save", "export", "load", "import", "cp")
+
+
+def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ) -> None:
+    """``-e VAR``, ``--env-file``, ``--label-file``, ``--cidfile`` on workstation terms."""
+    replace: dict[int, list[str]] = {}
+    for opt in cmd.options:
+        if opt.name in ("-e", "--env") and opt.value is not None:
+            name, eq, _ = opt.value.partition("=")
+            if eq:
+                continue  # `-e VAR=value`: the user wrote the value on a command line
+            if name in env:  # `-e VAR`: the workstation's value, passed out of band
+                result.env[name] = env[name]
+                replace[opt.start] = ["-e", name]
+            else:  # unset here: docker leaves it unset, so the remote's must not leak in
+                replace[opt.start] = []
+        elif opt.name == "--env-file" and opt.value is not None:
+            pairs = read_env_file(opt.value, env, cmd.command)
+            result.env.update(pairs)
+            replace[opt.start] = [w for k in pairs for w in ("-e", k)]
+        elif opt.name == "--label-file" and opt.value is not None:
+            labels = read_label_file(opt.value, cmd.command)
+            replace[opt.start] = [w for lab in labels for w in ("--label", lab)]
+        elif opt.name == "--cidfile" and opt.value is not None:
+            _check_cidfile(opt.value, cmd.command)
+            replace[opt.start] = _rewrite(opt, "--cidfile", _output(result, "cid", opt.value))
+    if replace:
+        result.argv = ["docker", *cmd.global_args, *cmd.path, *_apply(cmd, replace)]
+
+
+def _rewrite(opt: Option, name: str, value: str) -> list[str]:
+    return [f"{name}={value}"] if opt.inline and name.startswith("--") else [name, value]
+
+
+def _apply(cmd: DockerCommand, replace: dict[int, list[str]]) -> list[str]:
+    """cmd.args with the options that start at the given indexes replaced."""
+    out: list[str] = []
+    ends = {o.start: o.end for o in cmd.options}
+    i = 0
+    while i < len(cmd.args):
+        if i in replace and i < cmd.rest_index:
+            out.extend(replace[i])
+            i = ends[i]
+        else:
+            out.append(cmd.args[i])
+            i += 1
+    return out
+
+
+def _output(result: Plan, kind: str, local_path: str) -> str:
+    name = f"{kind}{len(result.outputs)}"
+    result.outputs.append((name, os.path.abspath(local_path)))
+    return OUTPUT_PLACEHOLDER + name
+
+
+def _check_cidfile(path: str, command: str) -> None:
+    if os.path.exists(path):
+        raise UsageError(f"container ID file found, make sure the other container isn't "
+                         f"running or delete {path}", 125)
+
+
+def _localise_output(cmd: DockerCommand, result: Plan) -> None:
+    """``save -o FILE`` / ``export -o FILE``: the remote writes stdout, we write FILE."""
+    outs = [o for o in cmd.options if o.name in ("-o", "--output")]
+    if not outs or outs[-1].value is None:
+        return
+    target = outs[-1].value
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise UsageError(f"failed to save: invalid output path: directory {parent!r} "
+                         "does not exist", 1)
+    result.stdout_path = target
+    result.tty = False
+    result.argv = ["docker", *cmd.global_args, *cmd.path,
+                   *_apply(cmd, {o.start: [] for o in outs})]
+
+
+def _localise_input(cmd: DockerCommand, result: Plan) -> None:
+    """``load -i FILE``: the workstation's file streamed as the remote's stdin."""
+    ins = [o for o in cmd.options if o.name in ("-i", "--input")]
+    if not ins or ins[-1].value is None:
+        return
+    path = ins[-1].value
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"open {path}: {_strerror(exc)}", 1) from None
+    result.stdin, result.stdin_path, result.tty = "file", path, False
+    result.argv = ["docker", *cmd.global_args, *cmd.path,
+                   *_apply(cmd, {o.start: [] for o in ins})]
+
+
+def _localise_iidfile(cmd: DockerCommand, result: Plan) -> None:
+    opts = [o for o in cmd.options if o.name == "--iidfile" and o.value is not None]
+    if opts:
+        replace = {o.start: _rewrite(o, "--iidfile", _output(result, "iid", o.value))
+                   for o in opts}
+        result.argv = ["docker", *cmd.global_args, *cmd.path, *_apply(cmd, replace)]
+
+
+def _strerror(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _read_lines(path: str, command: str) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise UsageError(f"open {path}: {_strerror(exc)}", 125) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: invalid utf8 bytes", 125) from None
+    return text.lstrip("\ufeff").splitlines()
+
+
+def read_env_file(path: str, env: dict | os._Environ, command: str = "run") -> dict[str, str]:
+    """Parse an env file exactly as docker's ``opts.ParseEnvFile`` does.
+
+    Lines are ``NAME=value`` (value taken literally, no quote processing) or a
+    bare ``NAME`` (the workstation's value, skipped when unset); blank lines and
+    lines starting with ``#`` are ignored; a name with whitespace is an error.
+    """
+    pairs: dict[str, str] = {}
+    for number, raw in enumerate(_read_lines(path, command), 1):
+        line = raw.lstrip(" \t")
+        if not line or line.startswith("#"):
+            continue
+        name, eq, value = line.partition("=")
+        if not name:
+            raise UsageError(f"invalid environment variable: {line}", 125)
+        if any(c in name for c in " \t\n\v\f\r"):
+            raise UsageError(f"variable '{name}' contains whitespaces", 125)
+        if eq:
+            pairs[name] = value
+        elif name in env:
+            pairs[name] = env[name]
+    return pairs
+
+
+def read_label_file(path: str, command: str = "run") -> list[str]:
+    """Labels from a label file: one ``key=value`` a line, ``#`` comments, blanks skipped."""
+    labels = []
+    for raw in _read_lines(path, command):
+        line = raw.lstrip(" \t")
+        if line and not line.startswith("#"):
+            labels.append(line)
+    return labels
