@@ -1,0 +1,321 @@
+"""OpenSSH with one persistent ControlMaster per docker-machine: the hot path.
+
+A forwarded command is one multiplexed session on a master connection that
+``ControlPersist`` keeps warm, so it costs one round trip instead of a new
+connection (~30 ms instead of ~300 ms).  The user's ``~/.ssh/config``
+(ProxyJump, IdentityFile, Port, agent) applies because OpenSSH reads it.
+
+Two facts shape ``run``:
+
+* the mux client (``ssh -S``) dies on SIGINT whatever its inherited signal
+  dispositions, and its death does not signal the remote process: a Ctrl-C
+  would kill our view of a ``docker run`` and leave the remote docker client
+  and its container running.  So, unless ssh must own the terminal (a pty
+  session, where Ctrl-C travels as a byte anyway), ssh runs in a process group
+  of its own, the keyboard's signals reach only the shim, and the shim delivers
+  them to the remote docker client (``quoting.kill_script``), whose signal proxy
+  then behaves exactly as a local docker's;
+* ssh reports a remote death by signal as 255, like a lost connection; the
+  remote shell therefore turns it into 128+n, and the shim, when it forwarded
+  that signal, dies of it too, as a local docker would.
+
+Everything here spawns with ``os.posix_spawnp`` and waits with ``os.waitpid``:
+``subprocess`` and ``signal`` cost the shim milliseconds to import on every call.
+"""
+
+import os
+
+import _signal  # the C module behind `signal`, which imports `enum` (~9 ms)
+
+from remote_docker import config
+from remote_docker.config import Machine
+from remote_docker.errors import ConnectionFailed
+from remote_docker.forward import Plan
+from remote_docker.transport import quoting
+
+FORWARDED_SIGNALS = {_signal.SIGINT: "INT", _signal.SIGTERM: "TERM",
+                     _signal.SIGHUP: "HUP", _signal.SIGQUIT: "QUIT"}
+
+
+class ControlMaster:
+    """The master connection to one docker-machine, and how to run things over it."""
+
+    def __init__(self, machine: Machine, env: dict | os._Environ = os.environ) -> None:
+        self.machine = machine
+        self.env = env
+        self.path = os.path.join(config.runtime_dir(env), "cm-" + machine.key())
+
+    # -- the master -------------------------------------------------------------
+
+    def is_warm(self) -> bool:
+        """A master is listening on the control socket (a connect costs ~0.1 ms)."""
+        import _socket
+
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
+    def host_key_options(self) -> list[str]:
+        """Pinned host keys only: ours (``remote-docker use``) and the user's."""
+        pinned = os.path.join(config.config_dir(self.env), "known_hosts")
+        files = [pinned, "~/.ssh/known_hosts", "~/.ssh/known_hosts2"]
+        files = [f'"{f}"' if " " in f else f for f in files]
+        return ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + " ".join(files)]
+
+    def master_argv(self) -> list[str]:
+        return ["ssh", "-M", "-S", self.path, "-o", "ControlPersist=" + config.control_persist(
+            self.env), "-f", "-N", "-E", self.path + ".log", "-o", "ConnectTimeout=15",
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+            *self.host_key_options(), *self.machine.ssh_args()]
+
+    def ensure(self) -> bool:
+        """Start the master unless one is listening; True when this call started it.
+
+        Runs in the foreground so ssh can ask for a passphrase; a lock keeps
+        concurrent first calls from starting two masters.
+        """
+        if self.is_warm():
+            return False
+        import fcntl
+
+        with open(self.path + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.is_warm():
+                return False
+            try:
+                os.unlink(self.path)  # a stale socket from a master that was killed
+            except FileNotFoundError:
+                pass
+            argv = self.master_argv()
+            status = wait(spawn(argv))
+            if status != 0 or not self.is_warm():
+                raise explain_failure(self.machine, argv, _read_tail(self.path + ".log"))
+        return True
+
+    def stop(self) -> None:
+        if self.is_warm():
+            wait(spawn(["ssh", "-S", self.path, "-O", "exit", "-o", "LogLevel=QUIET",
+                        *self.machine.ssh_args()], stdout="/dev/null", stderr="/dev/null"))
+
+    # -- sessions on the master -------------------------------------------------
+
+    def session_argv(self, script: str, tty: bool = False, null_stdin: bool = False) -> list[str]:
+        """argv of one mux session running ``script`` on the docker-machine.
+
+        BatchMode: should the master have died since we looked, ssh falls back to
+        a fresh connection; that must fail rather than prompt from a process
+        group that cannot read the terminal.
+        """
+        return ["ssh", "-S", self.path, "-o", "ControlMaster=no", "-o", "BatchMode=yes",
+                "-o", "LogLevel=ERROR", *self.host_key_options(),
+                "-t" if tty else "-T", *(["-n"] if null_stdin else []),
+                *self.machine.ssh_args(), script]
+
+    def capture(self, script: str, stdin: bytes | None = None) -> tuple[int, bytes]:
+        """Run a small script of ours; return its exit status and stdout."""
+        return capture(self.session_argv(script, null_stdin=stdin is None), stdin)
+
+    def run(self, plan: Plan) -> int:
+        """Run a forwarded docker command; returns the status the shim should exit with."""
+        self.ensure()
+        tag = os.urandom(8).hex()
+        if plan.env:
+            status, _ = self.capture(quoting.upload_script(f"env-{tag}"),
+                                     quoting.env_script(plan.env))
+            if status != 0:
+                raise ConnectionFailed(f"could not pass the environment to {self.machine.spec}")
+        script = quoting.docker_script(plan.argv, tag, self.machine.spec,
+                                       env_file=bool(plan.env), needs_dir=bool(plan.outputs))
+        call = ForwardedCall(self, plan, tag, script)
+        status = call.run()
+        for name, local in plan.outputs:
+            self._fetch(quoting.output_path(tag, name), local)
+        return call.exit_status(status)
+
+    def _fetch(self, remote_name: str, local: str) -> None:
+        status, data = self.capture(quoting.fetch_script(remote_name))
+        if status == 0:
+            tmp = f"{local}.rd-{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, local)
+
+    def send_signal(self, tag: str, signame: str) -> None:
+        wait(spawn(self.session_argv(quoting.kill_script(tag, signame), null_stdin=True),
+                   stdout="/dev/null"))
+
+
+class ForwardedCall:
+    """One forwarded docker command in flight: spawn, forward signals, relay, wait."""
+
+    def __init__(self, master: ControlMaster, plan: Plan, tag: str, script: str) -> None:
+        self.master = master
+        self.plan = plan
+        self.tag = tag
+        self.script = script
+        self.received: list[int] = []
+        self.pid = 0
+
+    def run(self) -> int:
+        plan = self.plan
+        relay = plan.stdin == "inherit" and not plan.tty and os.isatty(0)
+        argv = self.master.session_argv(self.script, tty=plan.tty,
+                                        null_stdin=plan.stdin == "null")
+        stdout_tmp = f"{plan.stdout_path}.rd-{os.getpid()}" if plan.stdout_path else None
+        previous = {s: _signal.signal(s, self._forward) for s in FORWARDED_SIGNALS}
+        read_end = write_end = -1
+        try:
+            if relay:
+                read_end, write_end = os.pipe()
+            stdin = read_end if relay else plan.stdin_path if plan.stdin == "file" else None
+            self.pid = spawn(argv, stdin=stdin, stdout=stdout_tmp, own_group=not plan.tty)
+            if relay:
+                os.close(read_end)
+                status = _relay_stdin(self.pid, write_end)
+            else:
+                status = wait(self.pid)
+        finally:
+            for s, handler in previous.items():
+                _signal.signal(s, handler)
+        if stdout_tmp:
+            _finish_output(stdout_tmp, plan.stdout_path, status == 0)
+        return status
+
+    def _forward(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if self.pid:
+            self.master.send_signal(self.tag, FORWARDED_SIGNALS[signum])
+
+    def exit_status(self, status: int) -> int:
+        """Map ssh's status to ours; die of a signal we forwarded if docker died of it."""
+        if status < 0:
+            die_of(-status)
+        if status > 128 and status - 128 in self.received:
+            die_of(status - 128)
+        return status
+
+
+def _finish_output(tmp: str, target: str, ok: bool) -> None:
+    if ok:
+        os.replace(tmp, target)
+    else:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _relay_stdin(pid: int, write_end: int) -> int:
+    """Copy a terminal stdin into ssh, which cannot read it from its own process group."""
+    import select
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        while True:
+            ready, _, _ = select.select([0, pidfd] if write_end >= 0 else [pidfd], [], [])
+            if pidfd in ready:
+                return wait(pid)
+            data = os.read(0, 65536)
+            try:
+                if data:
+                    os.write(write_end, data)
+                    continue
+            except BrokenPipeError:
+                pass
+            os.close(write_end)
+            write_end = -1
+    finally:
+        os.close(pidfd)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def die_of(signum: int) -> None:
+    """End this process by ``signum``, so that a calling shell sees what it would locally."""
+    _signal.signal(signum, _signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def spawn(argv: list[str], stdin: str | int | None = None, stdout: str | None = None,
+          stderr: str | None = None, own_group: bool = False) -> int:
+    """Start ``argv``; the only way this package starts a process on the hot path.
+
+    ``stdin`` is a path or a file descriptor, ``stdout``/``stderr`` paths
+    (created); None inherits.  SIGPIPE is reset to default for the child
+    (Python ignores it, and children inherit that).
+    """
+    actions: list[tuple] = []
+    if isinstance(stdin, int):
+        actions.append((os.POSIX_SPAWN_DUP2, stdin, 0))
+    elif stdin is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0))
+    if stdout is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                        0o666))
+    if stderr is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 2, stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                        0o666))
+    try:
+        return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions,
+                               setsigdef=(_signal.SIGPIPE,),
+                               **({"setpgroup": 0} if own_group else {}))
+    except FileNotFoundError:
+        raise ConnectionFailed(f"{argv[0]} is not installed on this workstation "
+                               "(Debian: apt-get install openssh-client)", argv) from None
+
+
+def wait(pid: int) -> int:
+    """Wait for ``pid``; its exit status, or minus the signal that killed it."""
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def capture(argv: list[str], stdin: bytes | None = None) -> tuple[int, bytes]:
+    """Run ``argv``, feeding ``stdin``; return (status, stdout). Stderr passes through."""
+    import subprocess  # off the hot path: only our own small helper commands use this
+
+    proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
+    return proc.returncode, proc.stdout
+
+
+def _read_tail(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-4000:]
+    except OSError:
+        return ""
+
+
+def explain_failure(machine: Machine, argv: list[str], log: str) -> ConnectionFailed:
+    """One line that names the machine and the cause, from what ssh logged."""
+    spec = machine.spec
+    checks = [
+        ("Could not resolve hostname", f"cannot reach {spec}: unknown host {machine.host!r}"),
+        ("Name or service not known", f"cannot reach {spec}: unknown host {machine.host!r}"),
+        ("Connection refused", f"cannot reach {spec}: connection refused (is sshd running?)"),
+        ("timed out", f"cannot reach {spec}: connection timed out"),
+        ("No route to host", f"cannot reach {spec}: no route to host"),
+        ("Network is unreachable", f"cannot reach {spec}: network is unreachable"),
+        ("HOST IDENTIFICATION HAS CHANGED",
+         f"the host key of {spec} has changed: if you expected that, re-pin it with "
+         f"'remote-docker use --repin {spec}'"),
+        ("Host key verification failed",
+         f"the host key of {spec} is not pinned: check and pin it with "
+         f"'remote-docker use {spec}'"),
+        ("Permission denied", f"{spec} refused our login: check that 'ssh {machine.destination}' "
+                              "works without a password (ssh-copy-id)"),
+    ]
+    for needle, message in checks:
+        if needle in log:
+            return ConnectionFailed(message, argv, log)
+    last = [line for line in log.splitlines() if line.strip()]
+    detail = last[-1].strip() if last else "ssh failed"
+    return ConnectionFailed(f"cannot connect to {spec}: {detail}", argv, log)
