@@ -1,0 +1,57 @@
+"""The ``docker`` shim: any docker command, run on the docker-machine.
+
+This is the hot path.  It imports only what forwarding needs (see
+``python -X importtime``): config, the argv grammar, the plan and the OpenSSH
+transport; no Fabric, no rich, no subprocess, no signal, no re.
+"""
+
+import os
+import sys
+
+from remote_docker.errors import ExitStatus, RemoteDockerError
+
+PROG = "docker"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Error boundary: expected failures are one line on stderr and a status."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return forward(args, os.environ)
+    except RemoteDockerError as exc:
+        sys.stderr.write(f"{PROG}: {exc.message}\n")
+        return exc.status
+    except KeyboardInterrupt:
+        return ExitStatus.SIGINT
+
+
+def forward(args: list[str], env: dict | os._Environ) -> int:
+    from remote_docker import config, dockercli, forward as fwd
+    from remote_docker.transport import run_plan
+
+    why = _local_reason(args, env)
+    if why:
+        from remote_docker.transport.local import exec_local_docker
+
+        exec_local_docker(args, why, env, own=sys.argv[0])
+    machine = config.parse_machine(config.machine_spec(env))
+    plan = fwd.plan(args, env, fwd.Terminal.detect())
+    return run_plan(machine, plan, config.transport_name(env), env)
+
+
+def _local_reason(args: list[str], env: dict | os._Environ) -> str:
+    """Why this call should go to the workstation's own docker, or "" if it should not.
+
+    An endpoint the user names (-H, --context, DOCKER_HOST, DOCKER_CONTEXT)
+    wins over the configured docker-machine, as it would with a plain docker.
+    """
+    from remote_docker import config, dockercli
+
+    if env.get("REMOTE_DOCKER_HOST", "").strip() == config.LOCAL:
+        return "REMOTE_DOCKER_HOST=local asks for the local docker"
+    for var in ("DOCKER_HOST", "DOCKER_CONTEXT"):
+        if env.get(var):
+            return f"{var} is set, which names a docker daemon explicitly"
+    if dockercli.parse(args).explicit_endpoint:
+        return "-H/--host/--context names a docker daemon explicitly"
+    return ""
