@@ -16,7 +16,7 @@ from remote_docker.errors import ConfigError
 LOCAL = "local"
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 _USER_CHARS = _HOST_CHARS | frozenset("$")
-_V6_CHARS = frozenset("0123456789abcdefABCDEF:.%")
+_V6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 
 
 class Machine:
@@ -86,7 +86,8 @@ def parse_machine(spec: str) -> Machine:
 def _split_port(spec: str, text: str) -> tuple[str, str | None]:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
-        if not sep or not host or not set(host) <= _V6_CHARS:
+        address, _, zone = host.partition("%")
+        if not sep or not address or not set(address) <= _V6_CHARS or not zone.isalnum() and zone:
             raise ConfigError(f"docker-machine {spec!r}: bad IPv6 address")
         if rest and not rest.startswith(":"):
             raise ConfigError(f"docker-machine {spec!r}: expected [user@]host[:port]")

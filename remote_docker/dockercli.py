@@ -155,19 +155,11 @@ def parse(argv: list[str]) -> DockerCommand:
         return cmd
     cmd.path.append(argv[i])
     i += 1
-    if cmd.path[0] in MANAGEMENT:
-        # management commands take their own options before the verb rarely; the
-        # verb is the first word that does not start with a dash
-        j = i
-        while j < len(argv) and argv[j].startswith("-"):
-            j += 1
-        if j < len(argv) and (cmd.path[0], argv[j]) in ALIASES and j == i:
-            cmd.path.append(argv[j])
-            i = j + 1
+    if cmd.path[0] in MANAGEMENT and i < len(argv) and not argv[i].startswith("-"):
+        cmd.path.append(argv[i])
+        i += 1
     key = tuple(cmd.path)
-    cmd.command = ALIASES.get(key, cmd.path[0]) if len(key) == 2 else cmd.path[0]
-    if len(key) == 2 and key not in ALIASES:
-        cmd.command = " ".join(key)
+    cmd.command = ALIASES.get(key, " ".join(key)) if len(key) == 2 else key[0]
     cmd.args = argv[i:]
     _parse_options(cmd)
     return cmd

@@ -1,0 +1,91 @@
+"""Planning: what of a docker command is local to the workstation."""
+
+import pytest
+
+from remote_docker import forward
+from remote_docker.errors import UsageError
+from remote_docker.forward import Terminal
+
+PIPES = Terminal(False, False, False)
+TERMINAL = Terminal(True, True, True)
+
+
+def test_plain_command_is_forwarded_verbatim() -> None:
+    p = forward.plan(["ps", "-a"], {}, PIPES)
+    assert p.argv == ["docker", "ps", "-a"] and p.stdin == "null" and not p.tty
+
+
+@pytest.mark.parametrize("argv, term, tty", [
+    (["run", "-it", "img"], TERMINAL, True),
+    (["run", "-it", "img"], Terminal(True, False, False), True),   # | cat keeps -it working
+    (["run", "-t", "img"], Terminal(True, False, True), False),    # raw bytes to the pipe
+    (["run", "-it", "img"], PIPES, False),                         # docker itself refuses
+    (["run", "img"], TERMINAL, True),                              # interactive use
+    (["ps"], Terminal(True, True, False), False),                  # stderr redirected
+    (["save", "img"], TERMINAL, False),
+])
+def test_tty_decision(argv: list[str], term: Terminal, tty: bool) -> None:
+    assert forward.plan(argv, {}, term).tty is tty
+
+
+def test_env_from_workstation_is_sent_out_of_band() -> None:
+    p = forward.plan(["run", "-e", "TOKEN", "-e", "UNSET", "-e", "X=1", "img", "-e", "TOKEN"],
+                     {"TOKEN": "s3cret"}, PIPES)
+    assert p.env == {"TOKEN": "s3cret"}
+    assert p.argv == ["docker", "run", "-e", "TOKEN", "-e", "X=1", "img", "-e", "TOKEN"]
+    assert "s3cret" not in " ".join(p.argv)
+
+
+def test_env_file_is_read_locally(tmp_path) -> None:
+    f = tmp_path / "env"
+    f.write_text("# comment\n\nA=1 2\n  B='q'\nFROM_ENV\nMISSING\n")
+    p = forward.plan(["run", "--env-file", str(f), "img"], {"FROM_ENV": "x"}, PIPES)
+    assert p.env == {"A": "1 2", "B": "'q'", "FROM_ENV": "x"}
+    assert p.argv == ["docker", "run", "-e", "A", "-e", "B", "-e", "FROM_ENV", "img"]
+
+
+def test_missing_env_file_is_one_line_error(tmp_path) -> None:
+    with pytest.raises(UsageError) as err:
+        forward.plan(["run", "--env-file", str(tmp_path / "nope"), "img"], {}, PIPES)
+    assert "no such file" in err.value.message and err.value.status == 125
+
+
+def test_env_file_name_with_space_is_rejected(tmp_path) -> None:
+    (tmp_path / "e").write_text("BAD NAME=1\n")
+    with pytest.raises(UsageError, match="contains whitespaces"):
+        forward.plan(["run", "--env-file", str(tmp_path / "e"), "img"], {}, PIPES)
+
+
+def test_label_file_becomes_labels(tmp_path) -> None:
+    (tmp_path / "l").write_text("a=1\n#x\nb=two words\n")
+    p = forward.plan(["create", "--label-file", str(tmp_path / "l"), "img"], {}, PIPES)
+    assert p.argv == ["docker", "create", "--label", "a=1", "--label", "b=two words", "img"]
+
+
+def test_save_output_is_local(tmp_path) -> None:
+    target = tmp_path / "img.tar"
+    p = forward.plan(["save", "-o", str(target), "busybox"], {}, PIPES)
+    assert p.argv == ["docker", "save", "busybox"] and p.stdout_path == str(target)
+
+
+def test_load_input_is_local(tmp_path) -> None:
+    (tmp_path / "i.tar").write_bytes(b"x")
+    p = forward.plan(["load", "--input", str(tmp_path / "i.tar")], {}, PIPES)
+    assert p.argv == ["docker", "load"] and p.stdin == "file"
+    with pytest.raises(UsageError, match="no such file"):
+        forward.plan(["load", "-i", str(tmp_path / "none")], {}, PIPES)
+
+
+def test_cidfile_is_fetched_and_existing_one_refused(tmp_path) -> None:
+    cid = tmp_path / "cid"
+    p = forward.plan(["run", "--cidfile", str(cid), "img"], {}, PIPES)
+    assert p.outputs == [("cid0", str(cid))]
+    assert p.argv[2] == "--cidfile" and p.argv[3].startswith(forward.OUTPUT_PLACEHOLDER)
+    cid.write_text("x")
+    with pytest.raises(UsageError, match="container ID file found"):
+        forward.plan(["run", "--cidfile", str(cid), "img"], {}, PIPES)
+
+
+def test_global_options_stay_in_front() -> None:
+    p = forward.plan(["--log-level", "error", "run", "-e", "V", "img"], {"V": "1"}, PIPES)
+    assert p.argv == ["docker", "--log-level", "error", "run", "-e", "V", "img"]

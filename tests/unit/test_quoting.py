@@ -1,0 +1,51 @@
+"""Remote quoting must equal shlex's, and must survive a real POSIX shell."""
+
+import shlex
+import subprocess
+
+import pytest
+
+from remote_docker.transport import quoting
+
+NASTY = ["", " ", "a b", "it's", 'say "hi"', "$HOME", "`id`", "$(id)", "*", "?", ";", "&&",
+         "a\\b", "line1\nline2", "tab\there", "naïve ☃", "-", "--", "'", '"', "\\", "~",
+         "x=1", "a'b\"c$d`e\\f", "\x01\x7f"]
+
+
+@pytest.mark.parametrize("word", NASTY + ["plain", "a/b.c:d@e%f+g=h,i-j_k"])
+def test_quote_matches_shlex(word: str) -> None:
+    assert quoting.quote(word) == shlex.quote(word)
+
+
+def test_join_round_trips_through_sh() -> None:
+    out = subprocess.run(["sh", "-c", "printf '%s\\0' " + quoting.join(NASTY)],
+                         capture_output=True, check=True).stdout
+    assert out.split(b"\0")[:-1] == [w.encode() for w in NASTY]
+
+
+def test_docker_script_tags_the_call_and_keeps_args_verbatim() -> None:
+    script = quoting.docker_script(["docker", "run", "a b"], "abc123", "dm@h")
+    assert "REMOTE_DOCKER_CALL=abc123 docker run 'a b'" in script
+    assert script.rstrip().endswith("exit $?")
+
+
+def test_env_values_never_reach_the_script() -> None:
+    script = quoting.docker_script(["docker", "run", "-e", "SECRET", "img"], "t", "h",
+                                   env_file=True)
+    assert "hunter2" not in script
+    body = quoting.env_script({"SECRET": "hunter2 'q'\nline"}).decode()
+    out = subprocess.run(["sh", "-c", body + 'printf %s "$SECRET"'], capture_output=True,
+                         check=True, text=True).stdout
+    assert out == "hunter2 'q'\nline"
+
+
+def test_output_placeholder_becomes_scratch_path() -> None:
+    from remote_docker.forward import OUTPUT_PLACEHOLDER
+
+    script = quoting.docker_script(["docker", "run", "--cidfile=" + OUTPUT_PLACEHOLDER + "cid0"],
+                                   "t1", "h", needs_dir=True)
+    assert "--cidfile=\"$d\"/out-t1-cid0" in script
+
+
+def test_kill_script_is_valid_sh() -> None:
+    subprocess.run(["sh", "-n", "-c", quoting.kill_script("abc", "INT")], check=True)
