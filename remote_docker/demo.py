@@ -1,0 +1,81 @@
+"""``make demo``: the main job end to end, as a user on the workstation sees it.
+
+Runs against the built-in local docker-machine (the test bed): every command
+below is run as the workstation user ``ws`` through the ``docker`` shim, and
+is printed before it runs, so the reader can type the same thing later with
+``remote-docker testbed exec -- …``.
+"""
+
+import statistics
+import subprocess
+import sys
+import time
+
+from remote_docker import testbed
+
+BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
+
+
+def show(title: str, argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    print(f"\n{BOLD}{title}{RESET}\n{DIM}ws$ {' '.join(argv)}{RESET}", flush=True)
+    proc = subprocess.run(testbed.ws_command(argv), env=testbed.ws_env(), input=stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sys.stdout.write(proc.stdout.decode(errors="replace"))
+    if proc.returncode:
+        print(f"{DIM}(exit status {proc.returncode}){RESET}")
+    return proc
+
+
+def median_ms(argv: list[str], env_prefix: list[str], runs: int = 7) -> float:
+    """Median wall time of ``argv`` as ws, in ms (after one warm-up run)."""
+    cmd = testbed.ws_command([*env_prefix, *argv])
+    env = testbed.ws_env()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    print(f"{BOLD}remote-docker demo{RESET}: the workstation user 'ws' uses the Docker engine "
+          "of the docker-machine dm@127.0.0.2 over ssh, as if it were local.")
+    show("Which docker answers? (client and server are the docker-machine's)",
+         ["docker", "version", "--format", "client {{.Client.Version}}, server "
+          "{{.Server.Version}} on {{.Server.Os}}/{{.Server.Arch}}"])
+    show("Images on the docker-machine", ["docker", "images"])
+    show("Run a container there; output, exit status and stdin are local",
+         ["docker", "run", "--rm", "busybox", "sh", "-c",
+          "echo hello from $(hostname); echo to stderr >&2; exit 3"])
+    show("Pipe workstation data through a remote container",
+         ["docker", "run", "-i", "--rm", "busybox", "wc", "-c"], stdin=b"x" * 1_000_000)
+    show("Workstation files stay workstation files: save -o writes ws's own disk",
+         ["sh", "-c", "docker save -o /tmp/busybox.tar busybox && ls -l /tmp/busybox.tar"])
+
+    print(f"\n{BOLD}How fast is one command?{RESET} (median of 7 'docker ps', warm)")
+    ours = median_ms(["docker", "ps"], [])
+    theirs = median_ms(["/usr/local/bin/docker" if _exists("/usr/local/bin/docker")
+                        else "/usr/bin/docker", "ps"],
+                       ["env", "DOCKER_HOST=ssh://dm@127.0.0.2"])
+    print(f"  remote-docker shim          {ours:7.1f} ms")
+    print(f"  DOCKER_HOST=ssh:// (docker) {theirs:7.1f} ms   -> ours is {theirs / ours:.1f}x faster")
+
+    print(f"\n{BOLD}Try next{RESET}")
+    print("  remote-docker testbed exec -- bash      # a shell as ws, shims on PATH")
+    print("  docker run -it --rm busybox sh          # inside it: a remote container, local TTY")
+    print("  remote-docker status                    # machine, connection, remote docker")
+    print("  make test / make bench                  # the test suite / the benchmark table")
+    print("  remote-docker use me@my-server          # your own docker-machine (see README)")
+    return 0
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.access(path, os.X_OK)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
