@@ -1,0 +1,125 @@
+"""The bed as a whole: `up`, `down`, `status` and `is_up`, each a list of small steps.
+
+The bed is meant for a disposable machine (a CI runner, a throw-away VM): it
+adds users, runs daemons as root, opens /dev/fuse to everyone, and `down`
+removes every container and volume on the machine's engine, not only the
+bed's. Do not bring it up on a machine whose engine holds anything you keep.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import time
+from pathlib import Path
+from typing import Callable
+
+from remote_docker.testbed import code, display, dockerd, fuse, images, layout, mounts
+from remote_docker.testbed import packages, sshd, users
+from remote_docker.testbed.process import TestbedError, processes_of, terminate
+
+Say = Callable[[str], None]
+
+UP_STEPS: tuple[tuple[str, Callable[[], str]], ...] = (
+    ("packages", packages.ensure),
+    ("dockerd", dockerd.ensure),
+    ("users", users.ensure_accounts),
+    ("keys", users.ensure_keys),
+    ("sshd dm", lambda: sshd.start(sshd.DOCKER_MACHINE)),
+    ("sshd ws", lambda: sshd.start(sshd.WORKSTATION)),
+    ("host keys", sshd.pin_host_keys),
+    ("fuse", fuse.ensure),
+    ("images", images.ensure),
+    ("display", display.ensure),
+    ("code", code.ensure),
+    ("ws config", users.ensure_runtime_and_config),
+)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise TestbedError("the test bed must be run as root (it adds users and runs daemons)")
+
+
+def up(say: Say = _quiet) -> None:
+    """Bring every part up, skipping what is already fine; one line per step to `say`."""
+    require_root()
+    os.umask(0o022)  # what the bed writes for ws and dm must be readable by them
+    for name, step in UP_STEPS:
+        started = time.monotonic()
+        outcome = step()
+        seconds = time.monotonic() - started
+        say(f"{name}: {outcome}" + (f" ({seconds:.1f} s)" if seconds >= 1 else ""))
+
+
+def _kill_user(user: str) -> str:
+    if not users.exists(user):
+        return ""
+    uid = pwd.getpwnam(user).pw_uid
+    count = terminate(lambda: processes_of(uid), what=f"processes of {user}")
+    return f"ended {count} processes of {user}" if count else ""
+
+
+def down(say: Say = _quiet) -> None:
+    """Stop what `up` started and remove what the users left; keep images, users and keys.
+
+    Containers go before the users' processes, since a container may hold a
+    user's sshfs mount; FUSE mounts are detached before and after the kill,
+    so a dead sshfs blocks nothing. Says only what it did: a bed that is
+    down stays quiet.
+    """
+    require_root()
+    steps: list[Callable[[], str | list[str]]] = [
+        lambda: sshd.stop(sshd.DOCKER_MACHINE),
+        lambda: sshd.stop(sshd.WORKSTATION),
+        display.stop,
+        dockerd.remove_containers_and_volumes,
+        _unmounted,
+        lambda: _kill_user(layout.WS_USER),
+        lambda: _kill_user(layout.DM_USER),
+        _unmounted,
+        dockerd.remove_containers_and_volumes,
+        dockerd.stop,
+    ]
+    for step in steps:
+        outcome = step()
+        for line in [outcome] if isinstance(outcome, str) else outcome:
+            if line:
+                say(line)
+
+
+def _unmounted() -> str:
+    """Where the users mount: their homes, and runtime dirs (the shims' mountpoints)."""
+    roots: list[Path] = [layout.home(layout.WS_USER), layout.home(layout.DM_USER), layout.RUNTIME_ROOT]
+    count = mounts.unmount_lazily(roots, "fuse")
+    return f"unmounted {count} FUSE mounts" if count else ""
+
+
+def status() -> list[tuple[str, bool]]:
+    """Each part and whether it is up, in the order `up` makes them."""
+    return [
+        ("packages", not packages.missing()),
+        ("dockerd", dockerd.answering()),
+        ("users", users.accounts_ok()),
+        ("sshd dm", sshd.running(sshd.DOCKER_MACHINE)),
+        ("sshd ws", sshd.running(sshd.WORKSTATION)),
+        ("fuse", fuse.ok()),
+        ("images", dockerd.answering() and images.ok()),
+        ("display", display.answering()),
+        ("code", code.ok()),
+    ]
+
+
+def is_up() -> bool:
+    """Cheap enough for every `exec`: the parts a command as ws relies on."""
+    return (
+        users.exists(layout.WS_USER) and users.exists(layout.DM_USER)
+        and dockerd.answering()
+        and sshd.running(sshd.DOCKER_MACHINE)
+        and display.answering()
+        and (layout.SRC_DIR / "remote_docker").is_dir()
+    )

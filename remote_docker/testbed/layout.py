@@ -1,0 +1,66 @@
+"""Where the test bed keeps things, in one place.
+
+The bed is a set of real daemons and accounts on one machine; every other
+module and the tests name these paths and addresses instead of spelling them
+again, so that moving one thing (a display number, a state directory) is a
+one-line change.
+"""
+
+from __future__ import annotations
+
+import pwd
+from pathlib import Path
+
+# Root-owned state: host keys, sshd configs, pidfiles, logs. Kept across
+# `down` so that the next `up` reuses the keys and is fast.
+STATE_DIR = Path("/var/lib/remote-docker-testbed")
+
+# World-readable copy of the checkout: the real checkout is usually root-only
+# (drwx------), and the bed's users must be able to run its code.
+OPT_DIR = Path("/opt/remote-docker-testbed")
+SRC_DIR = OPT_DIR / "src"
+VENV_DIR = SRC_DIR / ".venv"
+SHIM_DIR = SRC_DIR / "bin"
+
+# The docker-machine's engine is the machine's default one, so that the dm
+# user's plain `docker` (what the tests compare the shim against) reaches it
+# with no DOCKER_HOST at all.
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+DOCKERD_PIDFILE = STATE_DIR / "dockerd.pid"  # exists only if the bed started it
+DOCKERD_LOG = STATE_DIR / "dockerd.log"
+
+DM_USER = "dm"  # the docker-machine's user, in group docker
+WS_USER = "ws"  # the workstation's user: the one who runs the shims
+DM_ADDRESS = "127.0.0.2"  # loopback aliases need no configuration on Linux
+WS_ADDRESS = "127.0.0.3"
+DM_HOST = f"{DM_USER}@{DM_ADDRESS}"
+
+SSHD_BINARY = Path("/usr/sbin/sshd")
+SSHD_PRIVSEP_DIR = Path("/run/sshd")
+SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
+
+DISPLAY_NUMBER = 42
+DISPLAY = f":{DISPLAY_NUMBER}"
+X11_SOCKET_DIR = Path("/tmp/.X11-unix")
+X11_SOCKET = X11_SOCKET_DIR / f"X{DISPLAY_NUMBER}"
+X11_LOCKFILE = Path(f"/tmp/.X{DISPLAY_NUMBER}-lock")  # Xvfb writes its pid here
+XVFB_LOG = STATE_DIR / "xvfb.log"
+
+RUNTIME_ROOT = Path("/run/user")
+
+SETPRIV = "/usr/bin/setpriv"
+
+# What the bed's users get on PATH. The same for dm as sshd gives a session
+# (without /usr/games), so dm's local docker and `ssh dm@… docker` are the
+# same client binary.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+WS_PATH = f"{SHIM_DIR}:{SYSTEM_PATH}"
+DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def home(user: str) -> Path:
+    """A bed user's home: the account's own once it exists, else where useradd puts it."""
+    try:
+        return Path(pwd.getpwnam(user).pw_dir)
+    except KeyError:
+        return Path("/home") / user

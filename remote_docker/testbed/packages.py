@@ -1,0 +1,63 @@
+"""Debian packages the bed needs, installed only when missing.
+
+Installed without recommends, so a bare machine gets exactly this list (and
+not, say, systemd via openssh-server's recommends); what a recommend used to
+bring and the bed really needs is named here instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+from remote_docker.testbed.process import TestbedError, run
+
+PACKAGES: tuple[str, ...] = (
+    "docker.io",  # the docker-machine's engine (20.10 on Debian 12)
+    "ca-certificates",  # docker.io recommends it; apt over https inside images
+    "openssh-server",  # two sshds: docker-machine and workstation
+    "openssh-client",
+    "sshfs",  # reverse mounts
+    "fuse3",
+    "xvfb",  # the workstation's display
+    "xfonts-base",  # Xvfb will not start without the `fixed` font
+    "xauth",
+    "x11-apps",
+    "x11-utils",  # xdpyinfo: the tests ask the display whether it answers
+    "debootstrap",  # debian:stable-slim, built locally
+    "debian-archive-keyring",  # debootstrap checks the mirror's signatures
+    "busybox-static",  # busybox:latest, built locally
+    "uuid-runtime",
+    "iproute2",
+    "procps",
+    "psmisc",
+    "python3-venv",  # the venv the bed's users run the code from
+    "util-linux",  # setpriv, setsid
+    "iptables",  # dockerd's bridge NAT, so containers reach the mirror
+)
+
+
+def missing(packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """The packages dpkg does not list as installed."""
+    result = run(
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\\n", *packages], check=False,
+    )
+    installed = {
+        fields[0].split(":")[0]
+        for fields in (line.split() for line in result.stdout.decode().splitlines())
+        if len(fields) >= 2 and fields[1] == "ii"
+    }
+    return [name for name in packages if name not in installed]
+
+
+def ensure() -> str:
+    """Install what is missing; refresh the package lists first, and only then."""
+    needed = missing()
+    if not needed:
+        return "ok"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update"], env=env, timeout=900)
+    run(["apt-get", "install", "-y", "--no-install-recommends", *needed], env=env, timeout=1800)
+    still = missing()
+    if still:
+        raise TestbedError(f"apt-get did not install: {' '.join(still)}")
+    return f"installed {' '.join(needed)}"

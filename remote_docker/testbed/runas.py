@@ -1,0 +1,103 @@
+"""Running commands as the bed's users, exactly as a login would.
+
+The environment is built from nothing rather than inherited from root, so a
+test sees what a user on a workstation sees, and root's DOCKER_HOST, PATH or
+ssh agent cannot leak into what is being tested. setpriv replaces itself with
+the command: no process sits in between to alter exit codes, signals or the
+terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+from typing import Sequence
+
+from remote_docker.testbed import layout
+
+
+def command(user: str, argv: Sequence[str]) -> list[str]:
+    """argv wrapped to run as user, with the user's own groups (dm: docker)."""
+    return [layout.SETPRIV, f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *argv]
+
+
+def _login_env(user: str, path: str) -> dict[str, str]:
+    env = {
+        "HOME": str(layout.home(user)),
+        "USER": user,
+        "LOGNAME": user,
+        "SHELL": "/bin/bash",
+        "PATH": path,
+        "LANG": "C.UTF-8",
+    }
+    if "TERM" in os.environ:
+        env["TERM"] = os.environ["TERM"]
+    return env
+
+
+def ws_command(argv: Sequence[str]) -> list[str]:
+    """argv run as the workstation user ws."""
+    return command(layout.WS_USER, argv)
+
+
+def ws_env() -> dict[str, str]:
+    """The workstation user's environment: the shims first on PATH, the display,
+    and the docker-machine named by REMOTE_DOCKER_HOST."""
+    uid = pwd.getpwnam(layout.WS_USER).pw_uid
+    return {
+        **_login_env(layout.WS_USER, layout.WS_PATH),
+        "REMOTE_DOCKER_HOST": layout.DM_HOST,
+        "DISPLAY": layout.DISPLAY,
+        "XAUTHORITY": str(layout.home(layout.WS_USER) / ".Xauthority"),
+        "XDG_RUNTIME_DIR": str(layout.RUNTIME_ROOT / str(uid)),
+    }
+
+
+def dm_command(argv: Sequence[str]) -> list[str]:
+    """argv run as the docker-machine user dm: its `docker` is the reference."""
+    return command(layout.DM_USER, argv)
+
+
+def dm_env() -> dict[str, str]:
+    """dm's environment, the same as an sshd session gives dm.
+
+    No DOCKER_HOST: the engine is on the default socket, and a DOCKER_HOST
+    would change what some docker commands print (context warnings), which
+    would spoil comparing the shim's output with this reference.
+    """
+    return _login_env(layout.DM_USER, layout.SYSTEM_PATH)
+
+
+def enter_as(user: str, directory: Path) -> bool:
+    """chdir into directory with user's permissions; False (and no chdir) if denied.
+
+    The kernel decides, with ACLs and every parent's search bit, by taking
+    user's effective ids for the one chdir and then root's back.
+    """
+    account = pwd.getpwnam(user)
+    groups = os.getgrouplist(user, account.pw_gid)
+    saved_groups = os.getgroups()
+    os.setgroups(groups)
+    os.setegid(account.pw_gid)
+    os.seteuid(account.pw_uid)
+    try:
+        os.chdir(directory)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(saved_groups)
+
+
+def exec_as_ws(argv: Sequence[str]) -> None:
+    """Become argv as ws, in the current directory if ws may enter it, else ws's home."""
+    try:
+        here = Path(os.getcwd())
+    except OSError:  # the current directory was removed
+        here = layout.home(layout.WS_USER)
+    if not enter_as(layout.WS_USER, here):
+        os.chdir(layout.home(layout.WS_USER))
+    os.execve(layout.SETPRIV, ws_command(argv), ws_env())
