@@ -33,8 +33,7 @@ def _status() -> int:
 
 def _exec(words: list[str]) -> int:
     from remote_docker.testbed import TestbedError, is_up, sync_code
-    from remote_docker.testbed.bed import require_root
-    from remote_docker.testbed.runas import exec_as_ws
+    from remote_docker.testbed.runas import exec_as_ws, require_root
 
     command = words[1:] if words[:1] == ["--"] else words
     if not command:

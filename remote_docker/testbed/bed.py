@@ -12,11 +12,12 @@ import os
 import pwd
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from remote_docker.testbed import code, display, dockerd, fuse, images, layout, mounts
 from remote_docker.testbed import packages, sshd, users
-from remote_docker.testbed.process import TestbedError, processes_of, terminate
+from remote_docker.testbed.process import processes_of, terminate
+from remote_docker.testbed.runas import require_root
 
 Say = Callable[[str], None]
 
@@ -38,11 +39,6 @@ UP_STEPS: tuple[tuple[str, Callable[[], str]], ...] = (
 
 def _quiet(_line: str) -> None:
     pass
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        raise TestbedError("the test bed must be run as root (it adds users and runs daemons)")
 
 
 def up(say: Say = _quiet) -> None:
@@ -112,14 +108,3 @@ def status() -> list[tuple[str, bool]]:
         ("display", display.answering()),
         ("code", code.ok()),
     ]
-
-
-def is_up() -> bool:
-    """Cheap enough for every `exec`: the parts a command as ws relies on."""
-    return (
-        users.exists(layout.WS_USER) and users.exists(layout.DM_USER)
-        and dockerd.answering()
-        and sshd.running(sshd.DOCKER_MACHINE)
-        and display.answering()
-        and (layout.SRC_DIR / "remote_docker").is_dir()
-    )

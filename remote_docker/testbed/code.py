@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tomllib
 from pathlib import Path
 
 import remote_docker
@@ -128,6 +127,8 @@ def sync_code() -> int:
 
 def dependencies() -> list[str]:
     """[project] dependencies of the checkout's pyproject.toml."""
+    import tomllib  # here, not at the top: `exec` syncs code on every call and needs no toml
+
     with open(checkout() / "pyproject.toml", "rb") as file:
         return list(tomllib.load(file).get("project", {}).get("dependencies", []))
 

@@ -6,7 +6,7 @@ python-xlib, which the X11 features use, ignores FamilyWild entries.
 
 from __future__ import annotations
 
-import secrets
+import os
 import socket
 
 from remote_docker.testbed import layout, runas
@@ -32,7 +32,7 @@ def _ensure_cookie() -> bool:
     listed = _xauth("list").stdout.decode().split()
     if entry in listed:
         return False
-    _xauth("add", entry, "MIT-MAGIC-COOKIE-1", secrets.token_hex(16))
+    _xauth("add", entry, "MIT-MAGIC-COOKIE-1", os.urandom(16).hex())
     return True
 
 

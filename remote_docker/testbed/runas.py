@@ -12,9 +12,16 @@ from __future__ import annotations
 import os
 import pwd
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from remote_docker.testbed import layout
+from remote_docker.testbed.process import TestbedError
+
+
+def require_root() -> None:
+    """Everything the bed does needs root: users, daemons, and becoming ws or dm."""
+    if os.geteuid() != 0:
+        raise TestbedError("the test bed must be run as root (it adds users and runs daemons)")
 
 
 def command(user: str, argv: Sequence[str]) -> list[str]:
