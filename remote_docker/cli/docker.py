@@ -52,6 +52,10 @@ def _local_reason(args: list[str], env: dict | os._Environ) -> str:
     for var in ("DOCKER_HOST", "DOCKER_CONTEXT"):
         if env.get(var):
             return f"{var} is set, which names a docker daemon explicitly"
-    if dockercli.parse(args).explicit_endpoint:
+    cmd = dockercli.parse(args)
+    if cmd.explicit_endpoint:
         return "-H/--host/--context names a docker daemon explicitly"
+    if cmd.command.split(" ")[0] == "context":
+        return ("'docker context' manages a local docker client's endpoints (remote-docker "
+                "chooses the docker-machine with 'remote-docker use')")
     return ""

@@ -123,7 +123,7 @@ class ControlMaster:
     def run(self, plan: Plan) -> int:
         """Run a forwarded docker command; returns the status the shim should exit with."""
         self.ensure()
-        tag = os.urandom(8).hex()
+        tag = call_tag()
         if plan.env:
             status, _ = self.capture(quoting.upload_script(f"env-{tag}"),
                                      quoting.env_script(plan.env))
@@ -148,6 +148,16 @@ class ControlMaster:
     def send_signal(self, tag: str, signame: str) -> None:
         wait(spawn(self.session_argv(quoting.kill_script(tag, signame), null_stdin=True),
                    stdout="/dev/null"))
+
+
+def call_tag() -> str:
+    """A unique name for one forwarded call, set in the remote docker's environment.
+
+    It starts with this workstation's name and the shim's pid, so that a later
+    ``remote-docker gc`` can tell a remote docker client whose shim is gone.
+    """
+    node = "".join(c if c.isalnum() or c in "-." else "-" for c in os.uname().nodename)
+    return f"{node}.{os.getpid()}.{os.urandom(6).hex()}"
 
 
 class ForwardedCall:

@@ -44,7 +44,8 @@ def docker_script(argv: list[str], tag: str, machine_label: str,
                   env_file: bool = False, needs_dir: bool = False) -> str:
     """The remote shell command that runs one forwarded docker argv.
 
-    - a missing docker is one clear line naming the machine, exit 127;
+    - a missing docker is one clear line naming the machine, exit 127, and so
+      is a user who may not use the default docker socket (exit 1, as docker);
     - the environment we send arrives in a 0600 file that is sourced and
       removed before docker starts, so no value is ever on a command line;
     - docker runs as a child of the shell with ``REMOTE_DOCKER_CALL=<tag>`` in
@@ -55,7 +56,12 @@ def docker_script(argv: list[str], tag: str, machine_label: str,
     """
     missing = quote(f"docker: docker is not installed on {machine_label} "
                     "(or not on its PATH): install it there, e.g. 'apt-get install docker.io'")
-    lines = [f"command -v docker >/dev/null 2>&1 || {{ printf '%s\\n' {missing} >&2; exit 127; }}"]
+    denied = quote(f"may not use docker on {machine_label} (/var/run/docker.sock): add the "
+                   "user to the docker group there")
+    lines = [f"command -v docker >/dev/null 2>&1 || {{ printf '%s\\n' {missing} >&2; exit 127; }}",
+             '[ -z "${DOCKER_HOST-}" ] && [ -S /var/run/docker.sock ] && '
+             '[ ! -w /var/run/docker.sock ] && [ ! -d "$HOME/.docker/contexts" ] && '
+             f'{{ printf \'docker: user %s %s\\n\' "$(id -un)" {denied} >&2; exit 1; }}']
     if env_file or needs_dir:
         lines.append(f"d={STATE_DIR}")
     if env_file:

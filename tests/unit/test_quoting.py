@@ -49,3 +49,33 @@ def test_output_placeholder_becomes_scratch_path() -> None:
 
 def test_kill_script_is_valid_sh() -> None:
     subprocess.run(["sh", "-n", "-c", quoting.kill_script("abc", "INT")], check=True)
+
+
+def test_missing_docker_is_one_line_naming_the_machine(tmp_path) -> None:
+    script = quoting.docker_script(["docker", "ps"], "t", "dm@example")
+    result = subprocess.run(["/bin/sh", "-c", script], env={"PATH": str(tmp_path)},
+                            capture_output=True, text=True)
+    assert result.returncode == 127
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("docker: docker is not installed on dm@example")
+
+
+def test_script_passes_docker_status_and_tag(tmp_path) -> None:
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\nprintf "%s|" "$REMOTE_DOCKER_CALL" "$@"; exit 42\n')
+    fake.chmod(0o755)
+    script = quoting.docker_script(["docker", "run", "a b", ""], "tag1", "m")
+    result = subprocess.run(["/bin/sh", "-c", script],
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin", "DOCKER_HOST": "x"},
+                            capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (42, "tag1|run|a b||")
+
+
+def test_remote_signal_death_becomes_128_plus_n(tmp_path) -> None:
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\nkill -INT $$\nsleep 5\n")
+    fake.chmod(0o755)
+    script = quoting.docker_script(["docker", "ps"], "t", "m")
+    result = subprocess.run(["/bin/sh", "-c", script],
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin", "DOCKER_HOST": "x"})
+    assert result.returncode == 130
