@@ -67,11 +67,35 @@ class ControlMaster:
         files = [f'"{f}"' if " " in f else f for f in files]
         return ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + " ".join(files)]
 
+    def master_options(self) -> list[str]:
+        """Options that shape the master connection: persistence, keep-alive, logging."""
+        return ["-o", "ControlPersist=" + config.control_persist(self.env),
+                "-E", self.log_path, "-o", "ConnectTimeout=15",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+                *self.host_key_options()]
+
+    @property
+    def log_path(self) -> str:
+        return self.path + ".log"
+
     def master_argv(self) -> list[str]:
-        return ["ssh", "-M", "-S", self.path, "-o", "ControlPersist=" + config.control_persist(
-            self.env), "-f", "-N", "-E", self.path + ".log", "-o", "ConnectTimeout=15",
-            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
-            *self.host_key_options(), *self.machine.ssh_args()]
+        return ["ssh", "-M", "-S", self.path, "-f", "-N", *self.master_options(),
+                *self.machine.ssh_args()]
+
+    def log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        """What ssh logged since ``offset``: only errors, as LogLevel is ERROR."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read(8000).decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def ensure(self) -> bool:
         """Start the master unless one is listening; True when this call started it.
@@ -92,9 +116,10 @@ class ControlMaster:
             except FileNotFoundError:
                 pass
             argv = self.master_argv()
+            offset = self.log_size()
             status = wait(spawn(argv))
             if status != 0 or not self.is_warm():
-                raise explain_failure(self.machine, argv, _read_tail(self.path + ".log"))
+                raise explain_failure(self.machine, argv, self.log_since(offset))
         return True
 
     def stop(self) -> None:
@@ -104,15 +129,20 @@ class ControlMaster:
 
     # -- sessions on the master -------------------------------------------------
 
-    def session_argv(self, script: str, tty: bool = False, null_stdin: bool = False) -> list[str]:
-        """argv of one mux session running ``script`` on the docker-machine.
+    def session_argv(self, script: str, tty: bool = False, null_stdin: bool = False,
+                     become_master: bool = False) -> list[str]:
+        """argv of one session running ``script`` on the docker-machine.
 
-        BatchMode: should the master have died since we looked, ssh falls back to
-        a fresh connection; that must fail rather than prompt from a process
-        group that cannot read the terminal.
+        On a warm master it is a mux session.  ``become_master`` lets this very
+        ssh make the connection and stay behind as the master (ControlPersist),
+        so a cold first command costs one connection, not a master start and
+        then a session.  BatchMode always: ssh may sit in a process group that
+        cannot read the terminal, so it must fail rather than prompt; ``run``
+        then starts the master in the foreground, where prompts work.
         """
-        return ["ssh", "-S", self.path, "-o", "ControlMaster=no", "-o", "BatchMode=yes",
-                "-o", "LogLevel=ERROR", *self.host_key_options(),
+        master = ["-o", "ControlMaster=auto", *self.master_options()] if become_master \
+            else ["-o", "ControlMaster=no", *self.host_key_options()]
+        return ["ssh", "-S", self.path, *master, "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                 "-t" if tty else "-T", *(["-n"] if null_stdin else []),
                 *self.machine.ssh_args(), script]
 
@@ -122,7 +152,10 @@ class ControlMaster:
 
     def run(self, plan: Plan) -> int:
         """Run a forwarded docker command; returns the status the shim should exit with."""
-        self.ensure()
+        cold = not self.is_warm()
+        if cold and (plan.env or plan.outputs):
+            self.ensure()  # these take several sessions: make the master first
+            cold = False
         tag = call_tag()
         if plan.env:
             status, _ = self.capture(quoting.upload_script(f"env-{tag}"),
@@ -132,7 +165,17 @@ class ControlMaster:
         script = quoting.docker_script(plan.argv, tag, self.machine.spec,
                                        env_file=bool(plan.env), needs_dir=bool(plan.outputs))
         call = ForwardedCall(self, plan, tag, script)
-        status = call.run()
+        if cold:
+            offset = self.log_size()
+            status = call.run(become_master=True)
+            log = self.log_since(offset) if status == 255 else ""
+            if log and _needs_a_person(log) and os.isatty(0):
+                self.ensure()  # passphrase or password: ask in the foreground, then run
+                status = call.run()
+            elif log:
+                raise explain_failure(self.machine, call.argv, log)
+        else:
+            status = call.run()
         for name, local in plan.outputs:
             self._fetch(quoting.output_path(tag, name), local)
         return call.exit_status(status)
@@ -170,12 +213,14 @@ class ForwardedCall:
         self.script = script
         self.received: list[int] = []
         self.pid = 0
+        self.argv: list[str] = []
 
-    def run(self) -> int:
+    def run(self, become_master: bool = False) -> int:
         plan = self.plan
         relay = plan.stdin == "inherit" and not plan.tty and os.isatty(0)
-        argv = self.master.session_argv(self.script, tty=plan.tty,
-                                        null_stdin=plan.stdin == "null")
+        self.argv = argv = self.master.session_argv(
+            self.script, tty=plan.tty, null_stdin=plan.stdin == "null",
+            become_master=become_master)
         stdout_tmp = f"{plan.stdout_path}.rd-{os.getpid()}" if plan.stdout_path else None
         previous = {s: _signal.signal(s, self._forward) for s in FORWARDED_SIGNALS}
         read_end = write_end = -1
@@ -296,12 +341,13 @@ def capture(argv: list[str], stdin: bytes | None = None) -> tuple[int, bytes]:
     return proc.returncode, proc.stdout
 
 
-def _read_tail(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()[-4000:]
-    except OSError:
-        return ""
+def _needs_a_person(log: str) -> bool:
+    """Authentication failed, perhaps only because BatchMode forbade asking for a secret.
+
+    With a terminal, ``run`` then starts the master in the foreground, where ssh
+    may ask; if that fails too, its own classified error is what the user sees.
+    """
+    return "Permission denied" in log
 
 
 def explain_failure(machine: Machine, argv: list[str], log: str) -> ConnectionFailed:
