@@ -2,8 +2,10 @@
 
 `busybox:latest` is a busybox-static rootfs (~2 MB, built in a second) and
 `debian:stable-slim` a debootstrap minbase (~30 s, the one slow step of a
-cold `up`). Both are skipped when an image of that name exists: images are
-the bed's cache and `down` leaves them.
+cold `up`). Each is built once and kept: images are the bed's cache and
+`down` leaves them. An image of that name that the bed did not build (its
+import comment says which recipe made it) is replaced: a machine may come
+with a half-made `busybox:latest` that lacks most applets and a CMD.
 """
 
 from __future__ import annotations
@@ -23,12 +25,30 @@ DEBIAN = "debian:stable-slim"
 BUSYBOX_BINARY = Path("/bin/busybox")
 DEBIAN_SUITES = ("stable", "bookworm")  # bookworm: a debootstrap that predates `stable`
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+RECIPE_VERSION = 1  # raise to rebuild every bed's images after changing a recipe
+# Like the registry's images: tools find the shell on PATH.
+PATH_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
-def present(image: str) -> bool:
-    return docker("image", "inspect", "--format", "{{.Id}}", image, check=False).returncode == 0
+def _marker(image: str) -> str:
+    return f"remote-docker testbed: {image} recipe {RECIPE_VERSION}"
+
+
+def _inspect(image: str) -> tuple[str, str] | None:
+    """(id, import comment) of the image, or None when there is none of that name."""
+    result = docker("image", "inspect", "--format", "{{.Id}} {{.Comment}}", image, check=False)
+    if result.returncode != 0:
+        return None
+    image_id, _, comment = result.stdout.decode().strip().partition(" ")
+    return image_id, comment
+
+
+def ours(image: str) -> bool:
+    """The image of that name is the one this recipe of the bed built."""
+    found = _inspect(image)
+    return found is not None and found[1] == _marker(image)
 
 
 def _import(rootfs: Path, image: str, cmd: str) -> None:
@@ -38,7 +58,8 @@ def _import(rootfs: Path, image: str, cmd: str) -> None:
     )
     try:
         result = subprocess.run(
-            ["docker", "import", "-c", f"CMD {cmd}", "-", image], stdin=tar.stdout,
+            ["docker", "import", "-m", _marker(image), "-c", PATH_ENV, "-c", f"CMD {cmd}",
+             "-", image], stdin=tar.stdout,
             capture_output=True, env=docker_env(),
         )
     finally:
@@ -90,7 +111,7 @@ def _known_suite() -> str:
 
 
 def debian_rootfs(root: Path) -> str:
-    """debootstrap minbase, slimmed of apt's downloads and lists; returns the suite."""
+    """debootstrap minbase, slimmed of apt's downloads and lists; says which suite."""
     suite = _known_suite()
     run(["debootstrap", "--variant=minbase", suite, str(root), mirror()], timeout=1800)
     for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*"):
@@ -98,7 +119,7 @@ def debian_rootfs(root: Path) -> str:
             path.unlink()
     for name in ("etc/resolv.conf", "etc/hostname"):  # docker provides both at run time
         (root / name).write_text("")
-    return suite
+    return f"debootstrap {suite}"
 
 
 def _build(image: str, make_rootfs, cmd: str) -> str:
@@ -114,14 +135,22 @@ def _build(image: str, make_rootfs, cmd: str) -> str:
     return f"built {image}" + (f" ({detail})" if detail else "")
 
 
+RECIPES = {BUSYBOX: (busybox_rootfs, '["sh"]'), DEBIAN: (debian_rootfs, '["bash"]')}
+
+
 def ensure() -> str:
+    """Build each image the bed has not built yet; drop a foreign one it replaces."""
     done = []
-    if not present(BUSYBOX):
-        done.append(_build(BUSYBOX, busybox_rootfs, '["sh"]'))
-    if not present(DEBIAN):
-        done.append(_build(DEBIAN, debian_rootfs, '["bash"]'))
+    for image, (make_rootfs, cmd) in RECIPES.items():
+        if ours(image):
+            continue
+        before = _inspect(image)
+        done.append(_build(image, make_rootfs, cmd))
+        if before:
+            docker("image", "rm", before[0], check=False)  # still used by a container: kept
+            done[-1] += " in place of another"
     return ", ".join(done) or "ok"
 
 
 def ok() -> bool:
-    return present(BUSYBOX) and present(DEBIAN)
+    return all(ours(image) for image in RECIPES)
