@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 _HOMES = {
-    "up": "bed", "down": "bed", "status": "bed",
+    "up": "bed", "down": "bed", "status": "bed", "exclusive": "bed",
     "is_up": "readiness",
     "sync_code": "code",
     "TestbedError": "process",

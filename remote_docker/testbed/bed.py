@@ -1,4 +1,4 @@
-"""The bed as a whole: `up`, `down`, `status` and `is_up`, each a list of small steps.
+"""The bed as a whole: `up`, `down` and `status`, each a list of small steps.
 
 The bed is meant for a disposable machine (a CI runner, a throw-away VM): it
 adds users, runs daemons as root, opens /dev/fuse to everyone, and `down`
@@ -8,11 +8,13 @@ bed's. Do not bring it up on a machine whose engine holds anything you keep.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
 
 from remote_docker.testbed import code, display, dockerd, fuse, images, layout, mounts
 from remote_docker.testbed import packages, sshd, users
@@ -37,19 +39,52 @@ UP_STEPS: tuple[tuple[str, Callable[[], str]], ...] = (
 )
 
 
+LOCKFILE = layout.STATE_DIR / "lock"
+_lock_depth = 0  # flock is per open file: a nested `exclusive` must not lock again
+
+
 def _quiet(_line: str) -> None:
     pass
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the bed for one process at a time: `up`, `down`, and a test that needs
+    the bed to stay as it left it while it looks.
+
+    Two test sessions on one machine each bring the bed up; without this, one
+    session's `down` could interleave with the other's `up` and leave, say,
+    dockerd started twice. Re-entrant within a process.
+    """
+    global _lock_depth
+    if _lock_depth:
+        _lock_depth += 1
+        try:
+            yield
+        finally:
+            _lock_depth -= 1
+        return
+    layout.STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(LOCKFILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _lock_depth = 1
+        try:
+            yield
+        finally:
+            _lock_depth = 0
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def up(say: Say = _quiet) -> None:
     """Bring every part up, skipping what is already fine; one line per step to `say`."""
     require_root()
     os.umask(0o022)  # what the bed writes for ws and dm must be readable by them
-    for name, step in UP_STEPS:
-        started = time.monotonic()
-        outcome = step()
-        seconds = time.monotonic() - started
-        say(f"{name}: {outcome}" + (f" ({seconds:.1f} s)" if seconds >= 1 else ""))
+    with exclusive():
+        for name, step in UP_STEPS:
+            started = time.monotonic()
+            outcome = step()
+            seconds = time.monotonic() - started
+            say(f"{name}: {outcome}" + (f" ({seconds:.1f} s)" if seconds >= 1 else ""))
 
 
 def _kill_user(user: str) -> str:
@@ -81,11 +116,12 @@ def down(say: Say = _quiet) -> None:
         dockerd.remove_containers_and_volumes,
         dockerd.stop,
     ]
-    for step in steps:
-        outcome = step()
-        for line in [outcome] if isinstance(outcome, str) else outcome:
-            if line:
-                say(line)
+    with exclusive():
+        for step in steps:
+            outcome = step()
+            for line in [outcome] if isinstance(outcome, str) else outcome:
+                if line:
+                    say(line)
 
 
 def _unmounted() -> str:
