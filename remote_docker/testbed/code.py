@@ -82,7 +82,7 @@ def _sync_dir(source: Path, target: Path) -> int:
             seen.add(entry.name)
             changes += _sync_entry(Path(entry.path), target / entry.name)
     for stale in target.iterdir():
-        if stale.name not in seen:
+        if stale.name not in seen and stale.name not in SKIPPED:  # keep our own bytecode
             _remove(stale)
             changes += 1
     return changes
@@ -122,7 +122,17 @@ def sync_code() -> int:
         elif (layout.SRC_DIR / name).exists() or (layout.SRC_DIR / name).is_symlink():
             _remove(layout.SRC_DIR / name)
             changes += 1
+    if changes:
+        _compile()
     return changes
+
+
+def _compile() -> None:
+    """Write the bytecode ws cannot write itself (the copy is root's), with the
+    interpreter the shims run, so each shim start does not recompile the package."""
+    package = layout.SRC_DIR / "remote_docker"
+    if package.is_dir():
+        run([VENV_PYTHON, "-m", "compileall", "-q", str(package)], check=False)
 
 
 def dependencies() -> list[str]:
