@@ -133,6 +133,7 @@ def _unmounted() -> str:
 
 def status() -> list[tuple[str, bool]]:
     """Each part and whether it is up, in the order `up` makes them."""
+    require_root()  # the shadow file and other users' pidfiles are root's
     return [
         ("packages", not packages.missing()),
         ("dockerd", dockerd.answering()),

@@ -11,12 +11,18 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from remote_docker.errors import RemoteDockerError
 
 
-class TestbedError(Exception):
-    """An expected failure: the CLI prints its message as one line and exits 1."""
+class TestbedError(RemoteDockerError):
+    """An expected failure of the bed: one line on stderr, exit status 1.
+
+    Carries the failed command's result, when there is one, so nobody has to
+    run it again to see its output.
+    """
 
     __test__ = False  # not a pytest test class, despite the name
 

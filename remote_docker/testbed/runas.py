@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import pwd
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from remote_docker.testbed import layout
 from remote_docker.testbed.process import TestbedError
