@@ -41,8 +41,13 @@ class Machine:
         return f"{self.user}@{host}" if self.user else host
 
     def ssh_args(self) -> list[str]:
-        """The ssh arguments that name this machine (port first, destination last)."""
-        return (["-p", str(self.port)] if self.port else []) + ["--", self.destination]
+        """The ssh arguments that name this machine (port first, destination last).
+
+        An IPv6 address goes to ssh bare: ``user@[::1]`` is only our notation,
+        and ssh would look up ``[::1]`` as a host name.
+        """
+        login = f"{self.user}@{self.host}" if self.user else self.host
+        return (["-p", str(self.port)] if self.port else []) + ["--", login]
 
     def key(self) -> str:
         """A short file-name-safe identity, used for the control socket's name."""
