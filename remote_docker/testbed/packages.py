@@ -8,6 +8,9 @@ bring and the bed really needs is named here instead.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from remote_docker.testbed.process import TestbedError, run
 
@@ -49,6 +52,29 @@ def missing(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return [name for name in packages if name not in installed]
 
 
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+DENY_SERVICE_STARTS = "#!/bin/sh\n# remote-docker testbed: no service starts while it installs\nexit 101\n"
+
+
+@contextmanager
+def _no_service_starts() -> Iterator[None]:
+    """Keep maintainer scripts from starting services (invoke-rc.d honours policy-rc.d).
+
+    Without systemd, installing openssh-server would start a system sshd on
+    0.0.0.0:22, where the bed's own sshds on 127.0.0.2/.3:22 could then not
+    listen; docker.io would start a dockerd the bed did not record.
+    """
+    if POLICY_RC_D.exists():
+        yield
+        return
+    POLICY_RC_D.write_text(DENY_SERVICE_STARTS)
+    POLICY_RC_D.chmod(0o755)
+    try:
+        yield
+    finally:
+        POLICY_RC_D.unlink(missing_ok=True)
+
+
 def ensure() -> str:
     """Install what is missing; refresh the package lists first, and only then."""
     needed = missing()
@@ -56,7 +82,9 @@ def ensure() -> str:
         return "ok"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run(["apt-get", "update"], env=env, timeout=900)
-    run(["apt-get", "install", "-y", "--no-install-recommends", *needed], env=env, timeout=1800)
+    with _no_service_starts():
+        run(["apt-get", "install", "-y", "--no-install-recommends", *needed], env=env,
+            timeout=1800)
     still = missing()
     if still:
         raise TestbedError(f"apt-get did not install: {' '.join(still)}")
