@@ -11,7 +11,7 @@ import socket
 
 from remote_docker.testbed import layout, runas
 from remote_docker.testbed.process import (
-    TestbedError, alive, read_pid, run, spawn_detached, terminate, wait_until,
+    TestbedError, alive, log_tail, read_pid, run, spawn_detached, terminate, wait_until,
 )
 
 START_TIMEOUT = 20
@@ -71,7 +71,7 @@ def ensure() -> str:
     try:
         wait_until(answering, timeout=START_TIMEOUT, what=f"Xvfb {layout.DISPLAY}")
     except TestbedError as error:
-        raise TestbedError(f"{error}; see {layout.XVFB_LOG}") from None
+        raise TestbedError(f"{error}; {log_tail(layout.XVFB_LOG)}") from None
     return f"started Xvfb {layout.DISPLAY}"
 
 

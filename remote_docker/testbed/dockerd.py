@@ -13,7 +13,8 @@ from pathlib import Path
 
 from remote_docker.testbed import layout
 from remote_docker.testbed.process import (
-    TestbedError, alive, read_pid, run, spawn_detached, terminate, wait_until,
+    TestbedError, alive, log_tail, processes_named, read_pid, run, spawn_detached, terminate,
+    wait_until,
 )
 
 START_TIMEOUT = 60
@@ -54,21 +55,30 @@ def answering(sock_path: Path = layout.DOCKER_SOCKET) -> bool:
     return reply.startswith(b"HTTP/1.") and reply.rstrip().endswith(b"OK")
 
 
+def bed_dockerd() -> int | None:
+    """The pid of the dockerd the bed started, if it runs.
+
+    Found by its --pidfile argument when the pidfile itself is gone (a
+    dockerd that stops removes the pidfile, even one another dockerd has
+    rewritten since), and the pidfile is then written again.
+    """
+    pid = read_pid(layout.DOCKERD_PIDFILE)
+    if alive(pid, "dockerd"):
+        return pid
+    found = processes_named("dockerd", str(layout.DOCKERD_PIDFILE))
+    if not found:
+        return None
+    layout.DOCKERD_PIDFILE.write_text(f"{found[0]}\n")
+    return found[0]
+
+
 def started_by_bed() -> bool:
     """Whether the running dockerd is the one the bed started."""
-    return alive(read_pid(layout.DOCKERD_PIDFILE), "dockerd")
+    return bed_dockerd() is not None
 
 
 def _client_answers() -> bool:
     return docker("version", "--format", "{{.Server.Version}}", check=False).returncode == 0
-
-
-def _log_tail(lines: int = 3) -> str:
-    try:
-        text = layout.DOCKERD_LOG.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
 
 
 def ensure() -> str:
@@ -87,7 +97,7 @@ def ensure() -> str:
     try:
         wait_until(_client_answers, timeout=START_TIMEOUT, what="dockerd")
     except TestbedError as error:
-        raise TestbedError(f"{error}; {layout.DOCKERD_LOG}: {_log_tail()}") from None
+        raise TestbedError(f"{error}; {log_tail(layout.DOCKERD_LOG)}") from None
     version = docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
     return f"started {version}"
 
@@ -110,8 +120,8 @@ def remove_containers_and_volumes() -> list[str]:
 
 def stop() -> str:
     """Stop dockerd if, and only if, the bed started it."""
-    pid = read_pid(layout.DOCKERD_PIDFILE)
-    if not alive(pid, "dockerd"):
+    pid = bed_dockerd()
+    if pid is None:
         layout.DOCKERD_PIDFILE.unlink(missing_ok=True)
         return ""
     terminate(lambda: [pid] if alive(pid, "dockerd") else [], what="dockerd", grace=30)

@@ -97,6 +97,15 @@ def wait_until(ready: Callable[[], bool], *, timeout: float, what: str) -> None:
         interval = min(interval * 2, 0.2)
 
 
+def log_tail(log: Path, lines: int = 2) -> str:
+    """The last lines of a daemon's log, for the one-line error when it did not start."""
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"{log}: no log"
+    return f"{log}: " + " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+
 def read_pid(pidfile: Path) -> int | None:
     """The pid in a pidfile, or None when the file is missing or not a pid."""
     try:
@@ -125,6 +134,20 @@ def alive(pid: int | None, name: str | None = None) -> bool:
     if not fields or fields.get("State", "").startswith("Z"):
         return False
     return name is None or fields.get("Name") == name[:15]
+
+
+def processes_named(name: str, with_argument: str) -> list[int]:
+    """Live pids of command `name` that have `with_argument` among their arguments."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and alive(int(entry), name):
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if with_argument.encode() in argv:
+                pids.append(int(entry))
+    return pids
 
 
 def processes_of(uid: int) -> list[int]:

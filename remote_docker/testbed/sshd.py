@@ -12,7 +12,9 @@ import socket
 from pathlib import Path
 
 from remote_docker.testbed import layout, users
-from remote_docker.testbed.process import TestbedError, alive, read_pid, run, terminate, wait_until
+from remote_docker.testbed.process import (
+    TestbedError, alive, log_tail, read_pid, run, terminate, wait_until,
+)
 
 START_TIMEOUT = 20
 
@@ -78,15 +80,17 @@ def host_key_line(sshd: Sshd) -> str:
     return f"{host} {kind} {key}"
 
 
-def running(sshd: Sshd) -> bool:
-    """Its pid runs and its address accepts connections."""
-    if not alive(read_pid(sshd.pidfile), "sshd"):
-        return False
+def _accepts(sshd: Sshd) -> bool:
     try:
         socket.create_connection((sshd.address, sshd.port), timeout=2).close()
     except OSError:
         return False
     return True
+
+
+def running(sshd: Sshd) -> bool:
+    """Its pid runs and its address accepts connections."""
+    return alive(read_pid(sshd.pidfile), "sshd") and _accepts(sshd)
 
 
 def start(sshd: Sshd) -> str:
@@ -100,12 +104,15 @@ def start(sshd: Sshd) -> str:
     if running(sshd) and not (changed or made_key):
         return "ok"
     stop(sshd)
+    if _accepts(sshd):
+        raise TestbedError(f"{sshd.address}:{sshd.port} is taken by another process (a system "
+                           f"sshd listening on 0.0.0.0:{sshd.port}? let it listen elsewhere)")
     run([str(layout.SSHD_BINARY), "-t", "-f", str(sshd.config)])
     run([str(layout.SSHD_BINARY), "-f", str(sshd.config), "-E", str(sshd.log)])
     try:
         wait_until(lambda: running(sshd), timeout=START_TIMEOUT, what=f"sshd {sshd.name}")
     except TestbedError as error:
-        raise TestbedError(f"{error}; see {sshd.log}") from None
+        raise TestbedError(f"{error}; {log_tail(sshd.log)}") from None
     return f"started on {sshd.address}:{sshd.port}"
 
 
