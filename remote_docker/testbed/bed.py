@@ -38,7 +38,6 @@ UP_STEPS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("ws config", users.ensure_runtime_and_config),
 )
 
-
 LOCKFILE = layout.STATE_DIR / "lock"
 _lock_depth = 0  # flock is per open file: a nested `exclusive` must not lock again
 
@@ -126,7 +125,9 @@ def down(say: Say = _quiet) -> None:
 
 def _unmounted() -> str:
     """Where the users mount: their homes, and runtime dirs (the shims' mountpoints)."""
-    roots: list[Path] = [layout.home(layout.WS_USER), layout.home(layout.DM_USER), layout.RUNTIME_ROOT]
+    roots: list[Path] = [
+        layout.home(layout.WS_USER), layout.home(layout.DM_USER), layout.RUNTIME_ROOT,
+    ]
     count = mounts.unmount_lazily(roots, "fuse")
     return f"unmounted {count} FUSE mounts" if count else ""
 

@@ -58,6 +58,11 @@ WS_PATH = f"{SHIM_DIR}:{SYSTEM_PATH}"
 DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def runtime_dir(user: str) -> Path:
+    """XDG_RUNTIME_DIR: where the shims keep control sockets (the user must exist)."""
+    return RUNTIME_ROOT / str(pwd.getpwnam(user).pw_uid)
+
+
 def home(user: str) -> Path:
     """A bed user's home: the account's own once it exists, else where useradd puts it."""
     try:

@@ -53,7 +53,7 @@ def missing(packages: tuple[str, ...] = PACKAGES) -> list[str]:
 
 
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
-DENY_SERVICE_STARTS = "#!/bin/sh\n# remote-docker testbed: no service starts while it installs\nexit 101\n"
+DENY_SERVICE_STARTS = "#!/bin/sh\n# remote-docker testbed: no service starts during install\nexit 101\n"
 
 
 @contextmanager

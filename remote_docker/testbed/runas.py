@@ -51,13 +51,12 @@ def ws_command(argv: Sequence[str]) -> list[str]:
 def ws_env() -> dict[str, str]:
     """The workstation user's environment: the shims first on PATH, the display,
     and the docker-machine named by REMOTE_DOCKER_HOST."""
-    uid = pwd.getpwnam(layout.WS_USER).pw_uid
     return {
         **_login_env(layout.WS_USER, layout.WS_PATH),
         "REMOTE_DOCKER_HOST": layout.DM_HOST,
         "DISPLAY": layout.DISPLAY,
         "XAUTHORITY": str(layout.home(layout.WS_USER) / ".Xauthority"),
-        "XDG_RUNTIME_DIR": str(layout.RUNTIME_ROOT / str(uid)),
+        "XDG_RUNTIME_DIR": str(layout.runtime_dir(layout.WS_USER)),
     }
 
 

@@ -13,7 +13,7 @@ import os
 import pwd
 from pathlib import Path
 
-from remote_docker.testbed import layout
+from remote_docker.testbed import layout, runas
 from remote_docker.testbed.process import run
 
 DOCKER_GROUP = "docker"
@@ -37,7 +37,8 @@ def _password_field(user: str) -> str:
 
 
 def _in_group(user: str, group: str) -> bool:
-    return user in grp.getgrnam(group).gr_mem or pwd.getpwnam(user).pw_gid == grp.getgrnam(group).gr_gid
+    entry = grp.getgrnam(group)
+    return user in entry.gr_mem or pwd.getpwnam(user).pw_gid == entry.gr_gid
 
 
 def _ensure_account(user: str, groups: tuple[str, ...]) -> list[str]:
@@ -95,9 +96,8 @@ def ensure_key(user: str) -> bool:
         return False
     key.unlink(missing_ok=True)
     mkdir_owned(key.parent, user)
-    run([layout.SETPRIV, f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
-         "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{user}@remote-docker-testbed",
-         "-f", str(key)])
+    run(runas.command(user, ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                             f"{user}@remote-docker-testbed", "-f", str(key)]))
     return True
 
 
@@ -127,17 +127,13 @@ def ensure_keys() -> str:
     return ", ".join(done) or "ok"
 
 
-def runtime_dir(user: str) -> Path:
-    return layout.RUNTIME_ROOT / str(pwd.getpwnam(user).pw_uid)
-
-
 def ensure_runtime_and_config() -> str:
     """XDG_RUNTIME_DIR for ws (the shims keep their ssh control sockets there), and
     ws's remote-docker config naming the docker-machine."""
     account = pwd.getpwnam(layout.WS_USER)
     done = []
     layout.RUNTIME_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    runtime = runtime_dir(layout.WS_USER)
+    runtime = layout.runtime_dir(layout.WS_USER)
     if not runtime.is_dir():
         runtime.mkdir(mode=0o700)
         done.append(f"made {runtime}")
@@ -152,5 +148,6 @@ def ensure_runtime_and_config() -> str:
 
 
 def accounts_ok() -> bool:
-    return all(exists(user) and _password_field(user) == "*"
-               for user in (layout.DM_USER, layout.WS_USER)) and _in_group(layout.DM_USER, DOCKER_GROUP)
+    usable = all(exists(user) and _password_field(user) == "*"
+                 for user in (layout.DM_USER, layout.WS_USER))
+    return usable and _in_group(layout.DM_USER, DOCKER_GROUP)

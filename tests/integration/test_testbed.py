@@ -26,7 +26,8 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 PINNED_SSH = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
 
 
-def run_testbed_cli(*words: str, input: bytes | None = None, cwd: str = "/") -> subprocess.CompletedProcess:
+def run_testbed_cli(*words: str, input: bytes | None = None,
+                    cwd: str = "/") -> subprocess.CompletedProcess:
     """`python -m remote_docker testbed …` as root, the way a developer types it."""
     return subprocess.run(
         [sys.executable, "-m", "remote_docker", "testbed", *words],
@@ -74,7 +75,8 @@ def test_ws_mounts_dm_home_with_sshfs_and_root_sees_it(bed) -> None:
         result = run_ws(["tee", str(mountpoint / written.name)], input=b"through fuse\n")
         assert result.returncode == 0, result.stderr
         assert written.read_bytes() == b"through fuse\n"
-        assert (mountpoint / written.name).read_bytes() == b"through fuse\n"  # root, via allow_other
+        # root reads it too: only allow_other lets anyone but ws (dockerd) in
+        assert (mountpoint / written.name).read_bytes() == b"through fuse\n"
     finally:
         run_ws(["fusermount3", "-u", str(mountpoint)])
         run_ws(["rmdir", str(mountpoint)])
