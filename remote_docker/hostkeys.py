@@ -332,20 +332,34 @@ class KeyCheck:
     presented: list[HostKey]
     pinned: list[HostKey]
     our_file: str
+    left_to_ssh: bool = False  # not scanned: ssh checks the pin itself on connecting
 
     @property
     def state(self) -> str:
-        return compare(self.presented, self.pinned)
+        return PinState.PINNED if self.left_to_ssh else compare(self.presented, self.pinned)
 
     def pinned_in(self) -> list[str]:
         """The files that pin this host, ours first, for messages."""
         return sorted({k.source for k in self.pinned}, key=lambda f: f != self.our_file)
 
 
-def check(machine: Machine, env: dict | os._Environ = os.environ) -> KeyCheck:
+def scan_needed(target: SshTarget, pinned: list[HostKey], repin: bool) -> bool:
+    """Whether ``use`` must see the presented keys itself.
+
+    A host reached through ProxyJump cannot be scanned, but once the user's
+    own ssh pinned it, ssh (with StrictHostKeyChecking=yes) verifies that pin
+    on connecting: nothing is gained by refusing.
+    """
+    return repin or not target.proxied or not pinned
+
+
+def check(machine: Machine, env: dict | os._Environ = os.environ,
+          repin: bool = False) -> KeyCheck:
     target = resolve_target(machine, env)
-    presented = scan(machine, target)
-    return KeyCheck(target, presented, pinned_keys(target), pin_file(env))
+    pinned = pinned_keys(target)
+    if not scan_needed(target, pinned, repin):
+        return KeyCheck(target, [], pinned, pin_file(env), left_to_ssh=True)
+    return KeyCheck(target, scan(machine, target), pinned, pin_file(env))
 
 
 class Action:

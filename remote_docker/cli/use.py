@@ -104,7 +104,7 @@ def main_use(args: list[str]) -> int:
     spec = hostkeys.canonical_spec(machine)
     if via:
         sys.stderr.write(f"{via} is {spec}\n")
-    settle_host_key(hostkeys.check(machine, env), spec, accept_new, repin)
+    settle_host_key(hostkeys.check(machine, env, repin), spec, accept_new, repin)
 
     from remote_docker.cli.status import probe_docker
     from remote_docker.transport.openssh import ControlMaster

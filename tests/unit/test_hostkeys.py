@@ -174,3 +174,15 @@ def test_an_ipv6_machine_goes_to_ssh_without_brackets() -> None:
     machine = hostkeys.resolve_spec("dm@[::ffff:127.0.0.2]:2222", {"HOME": "/nowhere"})[0]
     assert machine.ssh_args() == ["-p", "2222", "--", "dm@::ffff:127.0.0.2"]
     assert hostkeys.canonical_spec(machine) == "dm@[::ffff:127.0.0.2]:2222"
+
+
+def test_a_proxied_host_is_scanned_only_when_nothing_else_will_do() -> None:
+    direct = hostkeys.SshTarget("h", 22, "u")
+    proxied = hostkeys.SshTarget("h", 22, "u", proxied=True)
+    pin = [HostKey("ssh-ed25519", ED)]
+    assert hostkeys.scan_needed(direct, pin, repin=False)
+    assert not hostkeys.scan_needed(proxied, pin, repin=False)  # ssh verifies the pin itself
+    assert hostkeys.scan_needed(proxied, [], repin=False)  # -> the one-line ProxyJump advice
+    assert hostkeys.scan_needed(proxied, pin, repin=True)
+    check = hostkeys.KeyCheck(proxied, [], pin, "/ours", left_to_ssh=True)
+    assert hostkeys.decide(check.state, False, False, False) == Action.PROCEED
