@@ -151,11 +151,28 @@ def _down_with_something_running(bed) -> None:
                    "sleep", "600"]).returncode == 0
     sleeper = subprocess.Popen(bed.ws_command(["sleep", "600"]), env=bed.ws_env(), cwd="/")
     bed.down()
+    downed = _ticks_since_boot()
     assert sleeper.wait(timeout=10) != 0
     for user in (layout.WS_USER, layout.DM_USER):
-        assert processes_of(pwd.getpwnam(user).pw_uid) == [], user
+        left = [pid for pid in processes_of(pwd.getpwnam(user).pw_uid)
+                if _started_at(pid) <= downed]  # not one another session started since
+        assert left == [], user
     assert mounts_under([layout.home(layout.WS_USER), layout.RUNTIME_ROOT]) == []
     mountpoint.rmdir()
     assert not bed.is_up()
     refused = run_testbed_cli("exec", "--", "true")
     assert refused.returncode != 0 and b"testbed up" in refused.stderr
+
+
+def _ticks_since_boot() -> int:
+    """Now, in the clock ticks /proc/PID/stat gives a process's start in."""
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def _started_at(pid: int) -> int:
+    """When pid started (0 if it is gone); field 22 of stat, counted after the command name."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rpartition(")")[2].split()[19])
