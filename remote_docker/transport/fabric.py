@@ -27,8 +27,8 @@ Where Fabric cannot match OpenSSH, and what this module does about it:
   key confirmation on the terminal.  Keys must be unencrypted or in ssh-agent
   (Fabric tries the agent, ``~/.ssh/id_*`` and ``IdentityFile``); an unknown
   host key is refused, never added;
-* host keys: the same pinned files as the OpenSSH transport (ours, then
-  ``~/.ssh/known_hosts`` and ``known_hosts2``), also for every ProxyJump hop
+* host keys: the same files ssh reads for the OpenSSH transport (ours,
+  ``~/.ssh/known_hosts{,2}``, ``/etc/ssh/ssh_known_hosts{,2}``), on every ProxyJump hop
   (Fabric would otherwise auto-add them).  ``UserKnownHostsFile``,
   ``HostKeyAlias`` and ``@cert-authority``/``@revoked`` lines are not
   understood; only key types paramiko implements (ed25519, ecdsa, rsa) match;
@@ -61,6 +61,7 @@ from remote_docker.transport.openssh import FORWARDED_SIGNALS
 CHUNK = 65536
 CONNECT_TIMEOUT = 15  # as the OpenSSH transport's ConnectTimeout
 KEEPALIVE_SECONDS = 15
+GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")  # ssh's default
 
 
 def run_plan(machine: Machine, plan: Plan, env: dict | os._Environ = os.environ) -> int:
@@ -76,11 +77,16 @@ def run_plan(machine: Machine, plan: Plan, env: dict | os._Environ = os.environ)
 
 
 def host_key_files(env: dict | os._Environ = os.environ) -> list[str]:
-    """The pinned host keys, in the OpenSSH transport's order: ours, then the user's."""
+    """The files whose host keys ssh trusts under the OpenSSH transport's options.
+
+    Ours and the user's (its ``UserKnownHostsFile``), then the system-wide ones
+    that it leaves to ssh's default (``GlobalKnownHostsFile``).
+    """
     home = env.get("HOME") or os.path.expanduser("~")
     return [os.path.join(config.config_dir(env), "known_hosts"),
             os.path.join(home, ".ssh", "known_hosts"),
-            os.path.join(home, ".ssh", "known_hosts2")]
+            os.path.join(home, ".ssh", "known_hosts2"),
+            *GLOBAL_KNOWN_HOSTS]
 
 
 def pin_host_keys(client: object, files: list[str]) -> None:

@@ -331,10 +331,11 @@ def test_raw_terminal_is_restored() -> None:
 # -- connecting -------------------------------------------------------------------------
 
 
-def test_host_key_files_are_ours_then_the_users() -> None:
+def test_host_key_files_are_ours_then_the_users_then_the_systems() -> None:
     env = {"HOME": "/h", "XDG_CONFIG_HOME": "/c"}
     assert fabric.host_key_files(env) == [
-        "/c/remote-docker/known_hosts", "/h/.ssh/known_hosts", "/h/.ssh/known_hosts2"]
+        "/c/remote-docker/known_hosts", "/h/.ssh/known_hosts", "/h/.ssh/known_hosts2",
+        "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
 
 
 class FakeClient:
