@@ -49,14 +49,21 @@ MAX_SHEBANG = 255  # Linux reads at most 256 bytes of a #! line (127 before 5.1)
 
 def shim_script(name: str, entry: str, python: str, package_parent: str,
                 site_dirs: list[str]) -> str:
-    """The text of one shim: the ``bin/`` shape with the paths spelled out."""
+    """The text of one shim: the ``bin/`` shape with the paths spelled out.
+
+    A checkout goes ahead of everything, as ``bin/`` puts it; site-packages
+    go after the standard library, where ``site`` would put them, so that
+    nothing installed there can shadow a stdlib module.  A package installed
+    into site-packages is found there, in its usual place.
+    """
     module, func = entry.split(":")
+    front = [] if package_parent in site_dirs else [package_parent]
     return (f"#!{python} -IS\n"
             f"{INSTALLED_MARKER} ({name});\n"
             "# `remote-docker uninstall-shims` removes it.  -IS: no site, no user paths, so\n"
             "# start-up stays at a bare interpreter's cost; sys.path is spelled out instead.\n"
             "import sys\n"
-            f"sys.path.insert(0, {package_parent!r})\n"
+            f"sys.path[:0] = {front!r}\n"
             f"sys.path.extend({site_dirs!r})\n"
             f"from {module} import {func}\n"
             f"sys.exit({func}())\n")
@@ -85,11 +92,10 @@ def site_dirs() -> list[str]:
     found += site.getsitepackages()
     if site.ENABLE_USER_SITE:
         found.append(site.getusersitepackages())
-    parent = package_parent()
     dirs: list[str] = []
     for folder in found:
         folder = os.path.abspath(folder)
-        if os.path.isdir(folder) and folder != parent and folder not in dirs:
+        if os.path.isdir(folder) and folder not in dirs:
             dirs.append(folder)
     return dirs
 

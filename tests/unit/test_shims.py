@@ -42,15 +42,24 @@ def test_a_shim_script_has_the_bin_shape_and_our_marks() -> None:
     compile(text, "docker", "exec")  # quotes in paths are escaped, not broken
 
 
-def test_a_shim_script_puts_the_package_first_and_site_packages_after_the_stdlib() -> None:
-    namespace: dict = {}
+def path_after(text: str) -> list[str]:
+    """sys.path as the script's own lines leave it (run up to its import)."""
     path_before = list(sys.path)
-    code = script(parent="/pkg", dirs=["/site"]).split("from remote_docker")[0]
     try:
-        exec(compile(code, "shim", "exec"), namespace)
-        assert sys.path[0] == "/pkg" and sys.path[-1] == "/site"
+        exec(compile(text.split("from remote_docker")[0], "shim", "exec"), {})
+        return list(sys.path)
     finally:
         sys.path[:] = path_before
+
+
+def test_a_checkout_goes_first_and_site_packages_after_the_stdlib() -> None:
+    path = path_after(script(parent="/pkg", dirs=["/site"]))
+    assert path[0] == "/pkg" and path[-1] == "/site" and path[1:-1] == sys.path
+
+
+def test_a_package_installed_in_site_packages_stays_after_the_stdlib() -> None:
+    path = path_after(script(parent="/venv/site", dirs=["/venv/site", "/user/site"]))
+    assert path == [*sys.path, "/venv/site", "/user/site"]
 
 
 @pytest.mark.parametrize("python", ["", "python3", "/opt/my python/bin/python3",
@@ -60,10 +69,9 @@ def test_interpreters_a_shebang_cannot_carry_are_refused(python: str) -> None:
         shims.check_interpreter(python)
 
 
-def test_site_dirs_exist_and_exclude_the_package_parent() -> None:
+def test_site_dirs_exist_once_each() -> None:
     dirs = shims.site_dirs()
     assert all(os.path.isdir(d) for d in dirs)
-    assert shims.package_parent() not in dirs
     assert len(dirs) == len(set(dirs))
 
 
