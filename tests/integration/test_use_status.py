@@ -44,8 +44,10 @@ class Workstation:
         return {**env, "XDG_CONFIG_HOME": str(self.root / "config"),
                 "XDG_RUNTIME_DIR": str(self.root / "run")}
 
-    def run(self, *args: str, stdin: int | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(self.bed.ws_command(["remote-docker", *args]), env=self.env(),
+    def run(self, *args: str, stdin: int | None = None,
+            **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(self.bed.ws_command(["remote-docker", *args]),
+                              env={**self.env(), **extra},
                               stdin=subprocess.DEVNULL if stdin is None else stdin,
                               capture_output=True, text=True, timeout=120,
                               cwd=layout.home(layout.WS_USER))
@@ -55,7 +57,9 @@ class Workstation:
         return path.read_text() if path.exists() else None
 
     def close(self) -> None:
-        self.run("disconnect")
+        """Close every master a test may have started, not only the configured one's."""
+        for machine in (layout.DM_HOST, FRESH):
+            self.run("disconnect", REMOTE_DOCKER_HOST=machine)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
