@@ -6,6 +6,7 @@ is printed before it runs, so the reader can type the same thing later with
 ``remote-docker testbed exec -- …``.
 """
 
+import shlex
 import statistics
 import subprocess
 import sys
@@ -17,7 +18,7 @@ BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else
 
 
 def show(title: str, argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    print(f"\n{BOLD}{title}{RESET}\n{DIM}ws$ {' '.join(argv)}{RESET}", flush=True)
+    print(f"\n{BOLD}{title}{RESET}\n{DIM}ws$ {shlex.join(argv)}{RESET}", flush=True)
     proc = subprocess.run(testbed.ws_command(argv), env=testbed.ws_env(), input=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sys.stdout.write(proc.stdout.decode(errors="replace"))
