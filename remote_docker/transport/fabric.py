@@ -122,6 +122,11 @@ def pinned_connection(machine: Machine, env: dict | os._Environ = os.environ) ->
         raise ConfigError("the fabric transport needs Fabric on this workstation "
                           "('pip install fabric'), or use REMOTE_DOCKER_TRANSPORT=openssh"
                           ) from None
+    import logging
+
+    # Paramiko logs transport errors; with no handler, logging's last resort
+    # would print them to stderr, next to the one line we explain them with.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     conn = Connection(host=machine.host, user=machine.user, port=machine.port,
                       connect_timeout=CONNECT_TIMEOUT)
     files = host_key_files(env)
@@ -147,7 +152,9 @@ def openssh_phrase(exc: BaseException) -> str:
         return "Could not resolve hostname"
     if isinstance(exc, paramiko.BadHostKeyException):
         return "HOST IDENTIFICATION HAS CHANGED"
-    if isinstance(exc, paramiko.AuthenticationException):
+    if isinstance(exc, paramiko.AuthenticationException) or (
+            isinstance(exc, paramiko.SSHException)
+            and "No authentication methods available" in str(exc)):  # no key, no agent
         return "Permission denied"
     if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
         return "Host key verification failed"  # what RejectPolicy raises

@@ -171,6 +171,16 @@ def test_a_changed_host_key_is_refused(bare_home: str) -> None:
     assert result.stdout == b""
 
 
+def test_no_usable_key_is_a_refused_login(bare_home: str) -> None:
+    pinned = os.path.join(bare_home, "config", "remote-docker", "known_hosts")
+    shutil.copy(layout.home(layout.WS_USER) / ".ssh" / "known_hosts", pinned)
+    os.chmod(pinned, 0o644)
+    result = shim(["version"], env=bare_env(bare_home))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        255, b"", f"docker: {layout.DM_HOST} refused our login: check that 'ssh {layout.DM_HOST}' "
+                  "works without a password (ssh-copy-id)\n".encode())
+
+
 def test_a_refused_connection_reads_as_with_openssh(bed) -> None:
     machine = {"REMOTE_DOCKER_HOST": f"{layout.DM_HOST}:1"}
     ours = shim(["ps"], env=machine)

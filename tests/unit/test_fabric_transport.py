@@ -388,6 +388,8 @@ def refused() -> Exception:
      "is not pinned: check and pin it with 'remote-docker use dm@127.0.0.2'"),
     (lambda: paramiko.AuthenticationException("Authentication failed."),
      "refused our login: check that 'ssh dm@127.0.0.2' works"),
+    (lambda: paramiko.SSHException("No authentication methods available"),
+     "refused our login: check that 'ssh dm@127.0.0.2' works"),
     (lambda: paramiko.SSHException("Error reading SSH protocol banner"),
      "cannot connect to dm@127.0.0.2: Error reading SSH protocol banner"),
 ])
