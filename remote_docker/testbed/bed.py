@@ -111,6 +111,8 @@ def down(say: Say = _quiet) -> None:
         _unmounted,
         lambda: _kill_user(layout.WS_USER),
         lambda: _kill_user(layout.DM_USER),
+        lambda: _kill_user(layout.OUTSIDER_USER),
+        lambda: _kill_user(layout.NO_DOCKER_USER),
         _unmounted,
         dockerd.remove_containers_and_volumes,
         dockerd.stop,

@@ -34,6 +34,12 @@ WS_USER = "ws"  # the workstation's user: the one who runs the shims
 DM_ADDRESS = "127.0.0.2"  # loopback aliases need no configuration on Linux
 WS_ADDRESS = "127.0.0.3"
 DM_HOST = f"{DM_USER}@{DM_ADDRESS}"
+# Two more accounts on the docker-machine, so the shim's failure lines for a
+# machine where docker cannot be used are tested for real: OUTSIDER is not in
+# group docker; NO_DOCKER's sessions get a PATH without any docker client.
+OUTSIDER_USER = "outsider"
+NO_DOCKER_USER = "nodocker"
+NO_DOCKER_PATH = "/usr/sbin:/sbin"
 
 SSHD_BINARY = Path("/usr/sbin/sshd")
 SSHD_PRIVSEP_DIR = Path("/run/sshd")

@@ -22,8 +22,11 @@ START_TIMEOUT = 20
 class Sshd:
     """One of the bed's sshds: who may log in, where it listens, where its files are."""
 
-    def __init__(self, name: str, user: str, address: str, port: int = 22) -> None:
+    def __init__(self, name: str, user: str, address: str, port: int = 22,
+                 extra_users: tuple[str, ...] = (), tail: tuple[str, ...] = ()) -> None:
         self.name, self.user, self.address, self.port = name, user, address, port
+        self.extra_users = extra_users  # may log in too
+        self.tail = tail  # Match blocks: they must end the config
         self.directory = layout.STATE_DIR / f"sshd-{name}"
         self.config = self.directory / "sshd_config"
         self.host_key = self.directory / "ssh_host_ed25519_key"
@@ -31,7 +34,10 @@ class Sshd:
         self.log = self.directory / "sshd.log"
 
 
-DOCKER_MACHINE = Sshd("dm", layout.DM_USER, layout.DM_ADDRESS)
+DOCKER_MACHINE = Sshd("dm", layout.DM_USER, layout.DM_ADDRESS,
+                      extra_users=(layout.OUTSIDER_USER, layout.NO_DOCKER_USER),
+                      tail=(f"Match User {layout.NO_DOCKER_USER}",
+                            f"    SetEnv PATH={layout.NO_DOCKER_PATH} LANG=C.UTF-8"))
 WORKSTATION = Sshd("ws", layout.WS_USER, layout.WS_ADDRESS)
 ALL = (DOCKER_MACHINE, WORKSTATION)
 
@@ -42,7 +48,7 @@ def config_text(sshd: Sshd) -> str:
         f"ListenAddress {sshd.address}:{sshd.port}",
         f"HostKey {sshd.host_key}",
         f"PidFile {sshd.pidfile}",
-        f"AllowUsers {sshd.user}",
+        "AllowUsers " + " ".join((sshd.user, *sshd.extra_users)),
         "UsePAM no",
         "PermitRootLogin no",
         "PasswordAuthentication no",
@@ -60,6 +66,7 @@ def config_text(sshd: Sshd) -> str:
         "MaxSessions 100",
         "MaxStartups 100:30:200",
         f"Subsystem sftp {layout.SFTP_SERVER}",
+        *sshd.tail,
         "",
     ])
 

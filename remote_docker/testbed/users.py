@@ -58,9 +58,11 @@ def _ensure_account(user: str, groups: tuple[str, ...]) -> list[str]:
 
 
 def ensure_accounts() -> str:
-    """dm in group docker and ws, both with a home and bash."""
+    """dm in group docker and ws, both with a home and bash; the two docker-less accounts."""
     done = _ensure_account(layout.DM_USER, (DOCKER_GROUP,))
     done += _ensure_account(layout.WS_USER, ())
+    for user in (layout.OUTSIDER_USER, layout.NO_DOCKER_USER):
+        done += _ensure_account(user, ())
     return ", ".join(done) or "ok"
 
 
@@ -121,8 +123,10 @@ def ensure_keys() -> str:
     authorizes with restrictions; it is deliberately not trusted by ws here.
     """
     made = [user for user in (layout.WS_USER, layout.DM_USER) if ensure_key(user)]
-    authorized = layout.home(layout.DM_USER) / ".ssh" / "authorized_keys"
-    added = ensure_line(authorized, public_key(layout.WS_USER), layout.DM_USER)
+    added = False
+    for user in (layout.DM_USER, layout.OUTSIDER_USER, layout.NO_DOCKER_USER):
+        authorized = layout.home(user) / ".ssh" / "authorized_keys"
+        added = ensure_line(authorized, public_key(layout.WS_USER), user) or added
     done = [f"made {user}'s key" for user in made] + (["authorized ws on dm"] if added else [])
     return ", ".join(done) or "ok"
 
@@ -149,5 +153,6 @@ def ensure_runtime_and_config() -> str:
 
 def accounts_ok() -> bool:
     usable = all(exists(user) and _password_field(user) == "*"
-                 for user in (layout.DM_USER, layout.WS_USER))
+                 for user in (layout.DM_USER, layout.WS_USER, layout.OUTSIDER_USER,
+                              layout.NO_DOCKER_USER))
     return usable and _in_group(layout.DM_USER, DOCKER_GROUP)

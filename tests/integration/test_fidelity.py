@@ -190,6 +190,8 @@ def test_explicit_endpoint_goes_to_the_local_docker(bed) -> None:
     ("dm@127.0.0.9", [b"127.0.0.9", b"refused"]),
     ("nobody@127.0.0.2", [b"nobody@127.0.0.2", b"refused our login"]),
     ("dm@no-such-host.invalid", [b"unknown host"]),
+    ("outsider@127.0.0.2", [b"user outsider may not use docker", b"docker group"]),
+    ("nodocker@127.0.0.2", [b"docker is not installed on nodocker@127.0.0.2"]),
     ("bad host", [b"not a valid host name"]),
 ])
 def test_connection_failures_are_one_line(bed, spec: str, words: list[bytes]) -> None:
