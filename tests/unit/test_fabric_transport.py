@@ -14,7 +14,6 @@ import signal
 import socket
 import struct
 import termios
-import time
 
 import paramiko
 import pytest
