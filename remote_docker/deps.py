@@ -19,7 +19,9 @@ def candidate_dirs() -> list[str]:
     for prefix in (sys.prefix, sys.base_prefix):
         dirs.append(os.path.join(prefix, "lib", version, "site-packages"))
     if os.path.basename(sys.prefix) != ".venv":
-        dirs.append(os.path.join("/usr/lib/python3/dist-packages"))
+        # Debian: pip --break-system-packages installs here, apt's python3-* there
+        dirs.append(os.path.join("/usr/local/lib", version, "dist-packages"))
+        dirs.append("/usr/lib/python3/dist-packages")
     return [d for d in dirs if os.path.isdir(d)]
 
 

@@ -5,19 +5,21 @@ A forwarded command is one multiplexed session on a master connection that
 connection (~30 ms instead of ~300 ms).  The user's ``~/.ssh/config``
 (ProxyJump, IdentityFile, Port, agent) applies because OpenSSH reads it.
 
-Two facts shape ``run``:
+A warm call spawns no ssh at all: ``transport.mux`` hands our stdin, stdout
+and stderr to the master over its control socket (PROTOCOL.mux) and waits for
+the exit status, saving the ~9 ms an ssh client costs to start.  The master
+lives in a session of its own, so a Ctrl-C at the terminal reaches only the
+shim, which delivers it to the remote docker client (``quoting.kill_script``);
+that client's signal proxy then behaves exactly as a local docker's.  With a
+pty the terminal is raw and Ctrl-C travels as a byte, as with ``ssh -t``.
 
-* the mux client (``ssh -S``) dies on SIGINT whatever its inherited signal
-  dispositions, and its death does not signal the remote process: a Ctrl-C
-  would kill our view of a ``docker run`` and leave the remote docker client
-  and its container running.  So, unless ssh must own the terminal (a pty
-  session, where Ctrl-C travels as a byte anyway), ssh runs in a process group
-  of its own, the keyboard's signals reach only the shim, and the shim delivers
-  them to the remote docker client (``quoting.kill_script``), whose signal proxy
-  then behaves exactly as a local docker's;
-* ssh reports a remote death by signal as 255, like a lost connection; the
-  remote shell therefore turns it into 128+n, and the shim, when it forwarded
-  that signal, dies of it too, as a local docker would.
+The ssh binary is still used for a cold first call (its ssh becomes the
+master) and as a fallback.  Two facts shape that path: the ssh mux client
+dies on SIGINT whatever its inherited signal dispositions, without signalling
+the remote process, so it runs in a process group of its own unless it must
+own the terminal (a pty); and ssh reports a remote death by signal as 255,
+like a lost connection, so the remote shell turns it into 128+n and the shim,
+when it forwarded that signal, dies of it too, as a local docker would.
 
 Everything here spawns with ``os.posix_spawnp`` and waits with ``os.waitpid``:
 ``subprocess`` and ``signal`` cost the shim milliseconds to import on every call.
@@ -204,7 +206,13 @@ def call_tag() -> str:
 
 
 class ForwardedCall:
-    """One forwarded docker command in flight: spawn, forward signals, relay, wait."""
+    """One forwarded docker command in flight: start it, forward signals, wait.
+
+    On a warm master the session is opened by our own mux client
+    (``transport.mux``): no ssh process at all.  The ssh binary is used for a
+    cold first call (its ssh becomes the master) and if the master refuses
+    a session before it opens.
+    """
 
     def __init__(self, master: ControlMaster, plan: Plan, tag: str, script: str) -> None:
         self.master = master
@@ -217,23 +225,12 @@ class ForwardedCall:
 
     def run(self, become_master: bool = False) -> int:
         plan = self.plan
-        relay = plan.stdin == "inherit" and not plan.tty and os.isatty(0)
-        self.argv = argv = self.master.session_argv(
-            self.script, tty=plan.tty, null_stdin=plan.stdin == "null",
-            become_master=become_master)
         stdout_tmp = f"{plan.stdout_path}.rd-{os.getpid()}" if plan.stdout_path else None
         previous = {s: _signal.signal(s, self._forward) for s in FORWARDED_SIGNALS}
-        read_end = write_end = -1
         try:
-            if relay:
-                read_end, write_end = os.pipe()
-            stdin = read_end if relay else plan.stdin_path if plan.stdin == "file" else None
-            self.pid = spawn(argv, stdin=stdin, stdout=stdout_tmp, own_group=not plan.tty)
-            if relay:
-                os.close(read_end)
-                status = _relay_stdin(self.pid, write_end)
-            else:
-                status = wait(self.pid)
+            status = None if become_master else self._run_passenger(stdout_tmp)
+            if status is None:
+                status = self._run_ssh(stdout_tmp, become_master)
         finally:
             for s, handler in previous.items():
                 _signal.signal(s, handler)
@@ -241,10 +238,64 @@ class ForwardedCall:
             _finish_output(stdout_tmp, plan.stdout_path, status == 0)
         return status
 
+    def _run_passenger(self, stdout_tmp: str | None) -> int | None:
+        """The session through our mux client; None if the master would not open it."""
+        from remote_docker.transport import mux
+
+        plan = self.plan
+        try:
+            client = mux.MuxClient(self.master.path)
+        except mux.MuxError:
+            return None
+        opened: list[int] = []
+        try:
+            stdin = 0 if plan.stdin == "inherit" else os.open(
+                plan.stdin_path if plan.stdin == "file" else os.devnull, os.O_RDONLY)
+            opened.append(stdin) if stdin else None
+            stdout = os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
+                if stdout_tmp else 1
+            opened.append(stdout) if stdout != 1 else None
+            resize = _relay_window_changes(client.master_pid()) if plan.tty else None
+            try:
+                session = client.open_session(self.script, (stdin, stdout, 2), plan.tty,
+                                              os.environ.get("TERM", ""))
+            except mux.MuxError:
+                return None  # nothing ran: the ssh binary may still get a session
+            for fd in opened:
+                os.close(fd)
+            opened.clear()
+            with _raw_terminal(plan.tty) as restore:
+                status = client.wait_exit(session, on_tty_fail=restore)
+        finally:
+            for fd in opened:
+                os.close(fd)
+            client.close()
+            if plan.tty:
+                _signal.signal(_signal.SIGWINCH, resize)
+        if status is None:
+            raise ConnectionFailed(f"lost the connection to {self.master.machine.spec}")
+        return status
+
+    def _run_ssh(self, stdout_tmp: str | None, become_master: bool) -> int:
+        """The session through the ssh binary, in a process group of its own (see above)."""
+        plan = self.plan
+        relay = plan.stdin == "inherit" and not plan.tty and os.isatty(0)
+        self.argv = argv = self.master.session_argv(
+            self.script, tty=plan.tty, null_stdin=plan.stdin == "null",
+            become_master=become_master)
+        read_end = write_end = -1
+        if relay:
+            read_end, write_end = os.pipe()
+        stdin = read_end if relay else plan.stdin_path if plan.stdin == "file" else None
+        self.pid = spawn(argv, stdin=stdin, stdout=stdout_tmp, own_group=not plan.tty)
+        if relay:
+            os.close(read_end)
+            return _relay_stdin(self.pid, write_end)
+        return wait(self.pid)
+
     def _forward(self, signum: int, frame: object) -> None:
         self.received.append(signum)
-        if self.pid:
-            self.master.send_signal(self.tag, FORWARDED_SIGNALS[signum])
+        self.master.send_signal(self.tag, FORWARDED_SIGNALS[signum])
 
     def exit_status(self, status: int) -> int:
         """Map ssh's status to ours; die of a signal we forwarded if docker died of it."""
@@ -253,6 +304,51 @@ class ForwardedCall:
         if status > 128 and status - 128 in self.received:
             die_of(status - 128)
         return status
+
+
+def _relay_window_changes(master_pid: int):
+    """Pass SIGWINCH on to the master, which reads the new size from our tty.
+
+    This is what ssh's own mux client does; returns the previous handler.
+    """
+    def relay(signum: int, frame: object) -> None:
+        try:
+            os.kill(master_pid, _signal.SIGWINCH)
+        except OSError:
+            pass
+
+    return _signal.signal(_signal.SIGWINCH, relay)
+
+
+class _raw_terminal:
+    """Our terminal in raw mode while a pty session runs, always restored.
+
+    With a pty the remote side does all line editing and signal generation, so
+    keys (Ctrl-C included) must reach it as bytes, as with ``ssh -t``.
+    """
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.saved = None
+
+    def __enter__(self):
+        if self.active:
+            import termios
+            import tty
+
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0, termios.TCSADRAIN)
+        return self.restore
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+            self.saved = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
 
 
 def _finish_output(tmp: str, target: str, ok: bool) -> None:
