@@ -37,6 +37,15 @@ def fake_master(sock: socket.socket, script: list) -> None:
     sock.close()
 
 
+def hello_client(sock: socket.socket) -> mux.MuxClient:
+    """A MuxClient on one end of a socketpair, past the hello exchange."""
+    client = object.__new__(mux.MuxClient)
+    client.sock, client.request_id = sock, 0
+    client._send(mux.u32(mux.MUX_MSG_HELLO) + mux.u32(4))
+    client._recv_packet()
+    return client
+
+
 def test_open_session_passes_three_fds_and_reads_exit(tmp_path) -> None:
     ours, theirs = socket.socketpair()
     received = []
@@ -53,10 +62,7 @@ def test_open_session_passes_three_fds_and_reads_exit(tmp_path) -> None:
 
     thread = threading.Thread(target=fake_master, args=(theirs, [session]))
     thread.start()
-    client = object.__new__(mux.MuxClient)
-    client.sock, client.request_id = ours, 0
-    client._send(mux.u32(mux.MUX_MSG_HELLO) + mux.u32(4))
-    client._recv_packet()
+    client = hello_client(ours)
     read_end, write_end = os.pipe()
     sid = client.open_session("true", (read_end, write_end, 2))
     assert sid == 5 and client.wait_exit(sid) == 42
@@ -78,10 +84,7 @@ def test_refusal_is_a_mux_error() -> None:
 
     thread = threading.Thread(target=fake_master, args=(theirs, [refuse]))
     thread.start()
-    client = object.__new__(mux.MuxClient)
-    client.sock, client.request_id = ours, 0
-    client._send(mux.u32(mux.MUX_MSG_HELLO) + mux.u32(4))
-    client._recv_packet()
+    client = hello_client(ours)
     with pytest.raises(mux.MuxError, match="refused: no"):
         client.master_pid()
     thread.join()
