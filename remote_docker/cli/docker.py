@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def forward(args: list[str], env: dict | os._Environ) -> int:
-    from remote_docker import config, dockercli, forward as fwd
+    from remote_docker import config, forward as fwd
     from remote_docker.transport import run_plan
 
     why = _local_reason(args, env)

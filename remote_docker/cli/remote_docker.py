@@ -6,7 +6,6 @@ and exit with their status; ``--traceback`` shows the Python traceback instead.
 """
 
 import importlib
-import os
 import sys
 
 from remote_docker.errors import ExitStatus, RemoteDockerError, UsageError

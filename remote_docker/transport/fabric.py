@@ -56,7 +56,9 @@ from remote_docker.config import Machine
 from remote_docker.errors import ConfigError, ConnectionFailed, ExitStatus
 from remote_docker.forward import Plan
 from remote_docker.transport import openssh, quoting
-from remote_docker.transport.openssh import FORWARDED_SIGNALS
+from remote_docker.transport.forwarded import (FORWARDED_SIGNALS, RawTerminal, call_tag,
+                                                finish_output)
+from remote_docker.transport.process import die_of
 
 CHUNK = 65536
 CONNECT_TIMEOUT = 15  # as the OpenSSH transport's ConnectTimeout
@@ -200,32 +202,6 @@ def pty_request(env: dict | os._Environ, size: tuple[int, int] | None) -> dict:
     return {"term": env.get("TERM", ""), "width": columns, "height": lines}
 
 
-class RawTerminal:
-    """The local terminal in raw mode for a pty session (keys travel as bytes), always restored.
-
-    TCSADRAIN, as ssh: output already written is shown and typed-ahead input kept.
-    """
-
-    def __init__(self, fd: int = 0) -> None:
-        self.fd = fd
-        self.saved: list | None = None
-
-    def __enter__(self) -> "RawTerminal":
-        import termios
-        import tty
-
-        if os.isatty(self.fd):
-            self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd, termios.TCSADRAIN)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import termios
-
-        if self.saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-
 # -- streams ------------------------------------------------------------------------
 
 
@@ -346,7 +322,7 @@ class FabricCall:
         self.machine = machine
         self.plan = plan
         self.env = env
-        self.tag = openssh.call_tag()
+        self.tag = call_tag()
         self.received: list[int] = []
         self.kill_channels: list[object] = []
 
@@ -381,7 +357,7 @@ class FabricCall:
         return None
 
     def execute(self, script: str) -> int:
-        """Run the docker script; its status as ``openssh.wait`` gives it (-n: we died of n)."""
+        """Run the docker script; its status as ``process.wait`` gives it (-n: we died of n)."""
         plan = self.plan
         stdout_tmp = f"{plan.stdout_path}.rd-{os.getpid()}" if plan.stdout_path else None
         out = os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
@@ -415,7 +391,7 @@ class FabricCall:
             if source not in (None, 0):
                 os.close(source)
             if stdout_tmp:
-                openssh._finish_output(stdout_tmp, plan.stdout_path, status == 0)
+                finish_output(stdout_tmp, plan.stdout_path, status == 0)
         return status
 
     def relay_output(self, channel: object, out: int, relay: "SignalRelay") -> int:
@@ -446,7 +422,7 @@ def openssh_status(status: int, received: list[int]) -> int:
     """Map the call's status to ours exactly as the OpenSSH transport does (may not return)."""
     signum = signal_to_die_of(status, received)
     if signum:
-        openssh.die_of(signum)
+        die_of(signum)
     return status
 
 

@@ -1,0 +1,63 @@
+"""Starting and waiting for processes: the only place that starts one on the hot path.
+
+``os.posix_spawnp`` and ``os.waitpid`` rather than ``subprocess``, and
+``_signal`` rather than ``signal``: those imports cost the shim milliseconds on
+every call.  ``capture`` (our own small helper commands) may use subprocess.
+"""
+
+import os
+
+import _signal
+
+from remote_docker.errors import ConnectionFailed
+
+
+def spawn(argv: list[str], stdin: str | int | None = None, stdout: str | None = None,
+          stderr: str | None = None, own_group: bool = False) -> int:
+    """Start ``argv``; the only way this package starts a process on the hot path.
+
+    ``stdin`` is a path or a file descriptor, ``stdout``/``stderr`` paths
+    (created); None inherits.  SIGPIPE is reset to default for the child
+    (Python ignores it, and children inherit that).
+    """
+    actions: list[tuple] = []
+    if isinstance(stdin, int):
+        actions.append((os.POSIX_SPAWN_DUP2, stdin, 0))
+    elif stdin is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0))
+    if stdout is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                        0o666))
+    if stderr is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 2, stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                        0o666))
+    try:
+        return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions,
+                               setsigdef=(_signal.SIGPIPE,),
+                               **({"setpgroup": 0} if own_group else {}))
+    except FileNotFoundError:
+        raise ConnectionFailed(f"{argv[0]} is not installed on this workstation "
+                               "(Debian: apt-get install openssh-client)", argv) from None
+
+
+def wait(pid: int) -> int:
+    """Wait for ``pid``; its exit status, or minus the signal that killed it."""
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def capture(argv: list[str], stdin: bytes | None = None) -> tuple[int, bytes]:
+    """Run ``argv``, feeding ``stdin``; return (status, stdout). Stderr passes through."""
+    import subprocess  # off the hot path: only our own small helper commands use this
+
+    proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
+    return proc.returncode, proc.stdout
+
+
+def die_of(signum: int) -> None:
+    """End this process by ``signum``, so that a calling shell sees what it would locally."""
+    _signal.signal(signum, _signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
