@@ -144,8 +144,10 @@ def print_report(results: dict, out: Callable[[str], None] = print) -> None:
     out("")
     out(f"cold first command (master stopped, {results['setup']['runtime_dir']} removed), "
         f"N={cold['shim']['runs']}:")
-    out(f"  (e) shim docker ps    {cell(cold['shim'])}")
-    out(f"  (b) ssh new docker ps {cell(cold['ssh'])}")
+    out(f"  (e) shim docker ps      {cell(cold['shim'])}")
+    out(f"  (b) ssh new docker ps   {cell(cold['ssh'])}")
+    out(f"  diagnostic: the same cold shim with the runtime dir kept (only the master stopped,"
+        f" so the config cache is warm): {cell(cold['shim_dir_kept'])}")
     out("")
     for line in stream_lines(results):
         out(line)

@@ -93,11 +93,14 @@ class Bed:
             raise MeasurementFailed("warm master", [self.socket], 0,
                                     f"no master listening on {self.socket}")
 
-    def make_cold(self) -> None:
-        """As after a reboot: no master, no runtime dir (the shim's config cache goes too)."""
+    def stop_master(self) -> None:
         control = [self.ssh, "-S", self.socket, "-o", "LogLevel=QUIET"]
         measure.stop_master(ws_command([*control, "-O", "check", layout.DM_HOST]),
                             ws_command([*control, "-O", "exit", layout.DM_HOST]), self.ws_env)
+
+    def make_cold(self) -> None:
+        """As after a reboot: no master, no runtime dir (the shim's config cache goes too)."""
+        self.stop_master()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def warm_up_master(self) -> None:
@@ -120,6 +123,8 @@ def latency(bed: Bed, results: dict) -> None:
         if args == ["ps"]:
             shim_argv, _ = bed.columns(args)["shim"]
             extra = [Probe("cold", shim_argv, bed.ws_env, prepare=bed.make_cold),
+                     Probe("cold, runtime dir kept", shim_argv, bed.ws_env,
+                           prepare=bed.stop_master),
                      Probe("python3 -IS -c pass (ws)",
                            ws_command(["/usr/bin/python3", "-IS", "-c", "pass"]), bed.ws_env),
                      Probe("setpriv wrapper, /bin/true", ws_command(["/bin/true"]), bed.ws_env)]
@@ -127,9 +132,10 @@ def latency(bed: Bed, results: dict) -> None:
         say(f"  done in {time.monotonic() - started:.0f} s")
         results["latency"][command] = {p.label: measure.summary(p.times) for p in probes}
         for probe in extra:
-            if probe.label == "cold":
-                results["cold"] = {"shim": measure.summary(probe.times),
-                                   "ssh": results["latency"][command]["ssh"]}
+            if probe.label.startswith("cold"):
+                results["cold"]["shim" if probe.label == "cold" else "shim_dir_kept"] = \
+                    measure.summary(probe.times)
+                results["cold"]["ssh"] = results["latency"][command]["ssh"]
             else:
                 results["baselines"][probe.label] = measure.summary(probe.times)
 
