@@ -124,12 +124,26 @@ def runtime_dir(env: dict | os._Environ = os.environ) -> str:
     if xdg and os.path.isdir(xdg) and os.access(xdg, os.W_OK):
         path = os.path.join(xdg, "remote-docker")
     else:
-        cache = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(cache, "remote-docker", "run")
+        path = os.path.join(cache_dir(env), "run")
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create state directory {path}: {exc.strerror}") from None
+    return path
+
+
+def cache_dir(env: dict | os._Environ = os.environ) -> str:
+    """``$XDG_CACHE_HOME/remote-docker``: survives a reboot, unlike the runtime dir.
+
+    The parsed config lives here so that the first command after a reboot
+    does not pay for ``tomllib`` on top of a new ssh connection.
+    """
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "remote-docker")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError:
+        pass  # without a cache we only lose speed
     return path
 
 
@@ -143,13 +157,18 @@ def read_settings(env: dict | os._Environ = os.environ) -> dict[str, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     stamp = f"{st.st_mtime_ns} {st.st_size} {path}"
-    cache = os.path.join(runtime_dir(env), "config.cache")
-    cached = _read_cache(cache, stamp)
-    if cached is not None:
-        return cached
-    settings = _parse_toml(path)
-    _write_cache(cache, stamp, settings)
+    if stamp in _SEEN:
+        return _SEEN[stamp]
+    cache = os.path.join(cache_dir(env), "config.cache")
+    settings = _read_cache(cache, stamp)
+    if settings is None:
+        settings = _parse_toml(path)
+        _write_cache(cache, stamp, settings)
+    _SEEN[stamp] = settings
     return settings
+
+
+_SEEN: dict[str, dict[str, str]] = {}  # one parse per config version per process
 
 
 def _read_cache(cache: str, stamp: str) -> dict[str, str] | None:

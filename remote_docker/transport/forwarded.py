@@ -11,7 +11,6 @@ import _signal  # the C module behind `signal`, which imports `enum` (~9 ms)
 
 from remote_docker.errors import ConnectionFailed
 from remote_docker.forward import Plan
-from remote_docker.transport.process import die_of, spawn, wait
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -104,6 +103,8 @@ class ForwardedCall:
 
     def _run_ssh(self, stdout_tmp: str | None, become_master: bool) -> int:
         """The session through the ssh binary, in a process group of its own (see above)."""
+        from remote_docker.transport.process import spawn, wait
+
         plan = self.plan
         relay = plan.stdin == "inherit" and not plan.tty and os.isatty(0)
         self.argv = argv = self.master.session_argv(
@@ -125,6 +126,8 @@ class ForwardedCall:
 
     def exit_status(self, status: int) -> int:
         """Map ssh's status to ours; die of a signal we forwarded if docker died of it."""
+        from remote_docker.transport.process import die_of
+
         if status < 0:
             die_of(-status)
         if status > 128 and status - 128 in self.received:
@@ -192,6 +195,8 @@ def finish_output(tmp: str, target: str, ok: bool) -> None:
 def _relay_stdin(pid: int, write_end: int) -> int:
     """Copy a terminal stdin into ssh, which cannot read it from its own process group."""
     import select
+
+    from remote_docker.transport.process import wait
 
     pidfd = os.pidfd_open(pid)
     try:

@@ -33,7 +33,6 @@ from remote_docker.errors import ConnectionFailed
 from remote_docker.forward import Plan
 from remote_docker.transport import quoting
 from remote_docker.transport.forwarded import ForwardedCall, call_tag
-from remote_docker.transport.process import capture, spawn, wait
 
 
 
@@ -107,6 +106,8 @@ class ControlMaster:
             return False
         import fcntl
 
+        from remote_docker.transport.process import spawn, wait
+
         with open(self.path + ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self.is_warm():
@@ -123,6 +124,8 @@ class ControlMaster:
         return True
 
     def stop(self) -> None:
+        from remote_docker.transport.process import spawn, wait
+
         if self.is_warm():
             wait(spawn(["ssh", "-S", self.path, "-O", "exit", "-o", "LogLevel=QUIET",
                         *self.machine.ssh_args()], stdout="/dev/null", stderr="/dev/null"))
@@ -148,6 +151,8 @@ class ControlMaster:
 
     def capture(self, script: str, stdin: bytes | None = None) -> tuple[int, bytes]:
         """Run a small script of ours; return its exit status and stdout."""
+        from remote_docker.transport.process import capture
+
         return capture(self.session_argv(script, null_stdin=stdin is None), stdin)
 
     def run(self, plan: Plan) -> int:
@@ -189,6 +194,8 @@ class ControlMaster:
             os.replace(tmp, local)
 
     def send_signal(self, tag: str, signame: str) -> None:
+        from remote_docker.transport.process import spawn, wait
+
         wait(spawn(self.session_argv(quoting.kill_script(tag, signame), null_stdin=True),
                    stdout="/dev/null"))
 
