@@ -247,3 +247,21 @@ def test_changed_host_key_is_refused_with_repin_hint(bed, stranger_sshd, ws_dir)
     assert result.returncode == 255
     assert b"has changed" in result.stderr and b"remote-docker use --repin" in result.stderr
     assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize("content, mode, phrase", [
+    (b'host = "dm@127.0.0.2"\n', 0o000, b"cannot read config file"),
+    (b"host = \n", 0o644, b"is not valid TOML"),
+    (b'host = "dm@127.0.0.2:99999"\n', 0o644, b"port '99999' is not 1-65535"),
+])
+def test_bad_config_is_one_line_and_changes_nothing(bed, ws_dir, content, mode, phrase) -> None:
+    cfg = os.path.join(ws_dir, "cfg", "remote-docker")
+    run_ws(["mkdir", "-p", cfg])
+    run_ws(["sh", "-c", f"cat > {cfg}/config.toml && chmod {mode:o} {cfg}/config.toml"],
+           input=content)
+    before = run_ws(["ls", "-laR", ws_dir]).stdout
+    result = run_ws(["env", "-u", "REMOTE_DOCKER_HOST", f"XDG_CONFIG_HOME={ws_dir}/cfg",
+                     "docker", "ps"])
+    assert result.returncode == 125 and phrase in result.stderr, result.stderr
+    assert result.stderr.count(b"\n") == 1 and b"Traceback" not in result.stderr
+    assert run_ws(["ls", "-laR", ws_dir]).stdout == before
