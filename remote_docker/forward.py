@@ -102,14 +102,14 @@ def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ) -> 
             else:  # unset here: docker leaves it unset, so the remote's must not leak in
                 replace[opt.start] = []
         elif opt.name == "--env-file" and opt.value is not None:
-            pairs = read_env_file(opt.value, env, cmd.command)
+            pairs = read_env_file(opt.value, env)
             result.env.update(pairs)
             replace[opt.start] = [w for k in pairs for w in ("-e", k)]
         elif opt.name == "--label-file" and opt.value is not None:
-            labels = read_label_file(opt.value, cmd.command)
+            labels = read_label_file(opt.value)
             replace[opt.start] = [w for lab in labels for w in ("--label", lab)]
         elif opt.name == "--cidfile" and opt.value is not None:
-            _check_cidfile(opt.value, cmd.command)
+            _check_cidfile(opt.value)
             replace[opt.start] = _rewrite(opt, "--cidfile", _output(result, "cid", opt.value))
     if replace:
         result.argv = ["docker", *cmd.global_args, *cmd.path, *_apply(cmd, replace)]
@@ -140,7 +140,7 @@ def _output(result: Plan, kind: str, local_path: str) -> str:
     return OUTPUT_PLACEHOLDER + name
 
 
-def _check_cidfile(path: str, command: str) -> None:
+def _check_cidfile(path: str) -> None:
     if os.path.exists(path):
         raise UsageError(f"container ID file found, make sure the other container isn't "
                          f"running or delete {path}", 125)
@@ -190,7 +190,7 @@ def _strerror(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def _read_lines(path: str, command: str) -> list[str]:
+def _read_lines(path: str) -> list[str]:
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -203,7 +203,7 @@ def _read_lines(path: str, command: str) -> list[str]:
     return text.lstrip("\ufeff").splitlines()
 
 
-def read_env_file(path: str, env: dict | os._Environ, command: str = "run") -> dict[str, str]:
+def read_env_file(path: str, env: dict | os._Environ) -> dict[str, str]:
     """Parse an env file exactly as docker's ``opts.ParseEnvFile`` does.
 
     Lines are ``NAME=value`` (value taken literally, no quote processing) or a
@@ -211,7 +211,7 @@ def read_env_file(path: str, env: dict | os._Environ, command: str = "run") -> d
     lines starting with ``#`` are ignored; a name with whitespace is an error.
     """
     pairs: dict[str, str] = {}
-    for number, raw in enumerate(_read_lines(path, command), 1):
+    for raw in _read_lines(path):
         line = raw.lstrip(" \t")
         if not line or line.startswith("#"):
             continue
@@ -227,10 +227,10 @@ def read_env_file(path: str, env: dict | os._Environ, command: str = "run") -> d
     return pairs
 
 
-def read_label_file(path: str, command: str = "run") -> list[str]:
+def read_label_file(path: str) -> list[str]:
     """Labels from a label file: one ``key=value`` a line, ``#`` comments, blanks skipped."""
     labels = []
-    for raw in _read_lines(path, command):
+    for raw in _read_lines(path):
         line = raw.lstrip(" \t")
         if line and not line.startswith("#"):
             labels.append(line)
