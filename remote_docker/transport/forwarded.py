@@ -126,12 +126,11 @@ class ForwardedCall:
 
     def exit_status(self, status: int) -> int:
         """Map ssh's status to ours; die of a signal we forwarded if docker died of it."""
-        from remote_docker.transport.process import die_of
+        signum = -status if status < 0 else status - 128 if status - 128 in self.received else 0
+        if signum:
+            from remote_docker.transport.process import die_of
 
-        if status < 0:
-            die_of(-status)
-        if status > 128 and status - 128 in self.received:
-            die_of(status - 128)
+            die_of(signum)
         return status
 
 
