@@ -1,0 +1,20 @@
+"""The command-line layer: one thin module per binary, one error boundary each.
+
+``guarded`` is that boundary for the shims: an expected failure is one line,
+``<prog>: <message>``, and its exit status; Ctrl-C is 130; anything else is a
+bug and keeps its traceback.  Only this layer prints or exits.
+"""
+
+import sys
+
+
+def guarded(prog: str, run) -> int:
+    from remote_docker.errors import ExitStatus, RemoteDockerError
+
+    try:
+        return run()
+    except RemoteDockerError as exc:
+        sys.stderr.write(f"{prog}: {exc.message}\n")
+        return exc.status
+    except KeyboardInterrupt:
+        return ExitStatus.SIGINT

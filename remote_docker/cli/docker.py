@@ -8,21 +8,14 @@ transport; no Fabric, no rich, no subprocess, no signal, no re.
 import os
 import sys
 
-from remote_docker.errors import ExitStatus, RemoteDockerError
+from remote_docker.cli import guarded
 
 PROG = "docker"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Error boundary: expected failures are one line on stderr and a status."""
     args = sys.argv[1:] if argv is None else argv
-    try:
-        return forward(args, os.environ)
-    except RemoteDockerError as exc:
-        sys.stderr.write(f"{PROG}: {exc.message}\n")
-        return exc.status
-    except KeyboardInterrupt:
-        return ExitStatus.SIGINT
+    return guarded(PROG, lambda: forward(args, os.environ))
 
 
 def forward(args: list[str], env: dict | os._Environ) -> int:
