@@ -51,7 +51,20 @@ class Terminal:
 
     @classmethod
     def detect(cls) -> "Terminal":
-        return cls(os.isatty(0), os.isatty(1), os.isatty(2))
+        """Terminals as docker would use them: a background job has none for input.
+
+        A local docker in a background job (``docker logs -f &``) never touches
+        the terminal; were we to take its stdin for interactive, setting it raw
+        would stop the job with SIGTTOU.
+        """
+        return cls(os.isatty(0) and _in_foreground(0), os.isatty(1), os.isatty(2))
+
+
+def _in_foreground(fd: int) -> bool:
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
 
 
 def plan(argv: list[str], env: dict | os._Environ, term: Terminal) -> Plan:
@@ -59,7 +72,9 @@ def plan(argv: list[str], env: dict | os._Environ, term: Terminal) -> Plan:
     cmd = dockercli.parse(argv)
     result = Plan(["docker", *argv])
     result.tty = _needs_tty(cmd, term)
-    result.stdin = "inherit" if dockercli.reads_stdin(cmd) else "null"
+    # with a pty, stdin must be the terminal even if docker reads nothing from it:
+    # ssh takes the pty's modes from it, and a Ctrl-C is read from it as a byte
+    result.stdin = "inherit" if result.tty or dockercli.reads_stdin(cmd) else "null"
     if cmd.command in ("run", "create", "exec"):
         _localise_run(cmd, result, env)
     elif cmd.command in ("save", "export"):

@@ -205,3 +205,21 @@ def poll(condition, deadline: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < end, "condition never held"
         time.sleep(0.1)
+
+
+def test_interactive_output_keeps_the_terminals_line_endings(bed) -> None:
+    """At a terminal, even ``docker ps`` runs on a pty: it must get the terminal's modes."""
+    term = Terminal(["docker", "run", "--rm", "busybox", "sh", "-c", "echo one; echo two"])
+    term.expect(b"two")
+    assert term.wait() == 0
+    assert b"one\r\ntwo\r\n" in term.seen
+
+
+def test_a_background_job_is_not_stopped(bed) -> None:
+    """``docker … &`` in an interactive shell must not touch the terminal (no SIGTTOU)."""
+    term = Terminal(["bash", "--norc", "-i"])
+    term.send(b"docker run --rm busybox echo from-background & wait $!; echo exit=$?\n")
+    term.expect(b"exit=0")
+    assert b"Stopped" not in term.seen and b"from-background" in term.seen
+    term.send(b"exit\n")
+    term.wait()

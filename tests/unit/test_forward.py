@@ -89,3 +89,8 @@ def test_cidfile_is_fetched_and_existing_one_refused(tmp_path) -> None:
 def test_global_options_stay_in_front() -> None:
     p = forward.plan(["--log-level", "error", "run", "-e", "V", "img"], {"V": "1"}, PIPES)
     assert p.argv == ["docker", "--log-level", "error", "run", "-e", "V", "img"]
+
+
+def test_a_pty_session_always_takes_the_terminal_as_stdin() -> None:
+    p = forward.plan(["ps"], {}, TERMINAL)
+    assert p.tty and p.stdin == "inherit"
