@@ -21,6 +21,7 @@ PACKAGES: tuple[str, ...] = (
     "openssh-client",
     "sshfs",  # reverse mounts
     "fuse3",
+    "libnss-wrapper",  # the sftp jail: sftp-server's getpwuid without /etc/passwd
     "xvfb",  # the workstation's display
     "xfonts-base",  # Xvfb will not start without the `fixed` font
     "xauth",
