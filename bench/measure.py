@@ -82,6 +82,39 @@ def _silent_cause(status: int) -> str:
     return ""
 
 
+def capture(label: str, argv: Sequence[str], env: dict[str, str], timeout: float = 300,
+            check: bool = True) -> str:
+    """stdout of a set-up, tear-down or in-container command; MeasurementFailed if it fails.
+
+    ``check=False`` is for cleanup, which must go on whatever one step says.
+    """
+    import subprocess
+
+    try:
+        result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        if not check:
+            return ""
+        raise MeasurementFailed(label, argv, -1, f"still running after {timeout:.0f} s: "
+                                f"{(exc.stderr or b'')[-STDERR_TAIL:]!r}") from None
+    if check and result.returncode != 0:
+        raise MeasurementFailed(label, argv, result.returncode,
+                                result.stderr or _silent_cause(result.returncode))
+    return result.stdout
+
+
+def poll(ready: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait until ready() is true, checking often at first; MeasurementFailed at the deadline."""
+    deadline = time.monotonic() + timeout
+    interval = 0.005
+    while not ready():
+        if time.monotonic() > deadline:
+            raise MeasurementFailed(what, [], 0, f"not ready after {timeout:.0f} s")
+        time.sleep(interval)
+        interval = min(interval * 2, 0.1)
+
+
 def run_once(probe: Probe) -> float:
     if probe.prepare:
         probe.prepare()

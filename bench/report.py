@@ -129,34 +129,52 @@ def importtime_lines(results: dict) -> list[str]:
     return lines
 
 
+def shim_lines(results: dict) -> list[str]:
+    cold = results["cold"]
+    return [
+        "latency in ms: median / p90 of N interleaved runs after one warm-up. Every command "
+        "is spawned through the bed's setpriv wrapper as its user",
+        "(ws; dm for (a)): that wrapper running /bin/true is the last line, and is inside every "
+        "number.",
+        "",
+        *latency_table(results), "", *legend(results), "",
+        f"cold first command (master stopped, {results['setup']['runtime_dir']} removed), "
+        f"N={cold['shim']['runs']}:",
+        f"  (e) shim docker ps      {cell(cold['shim'])}",
+        f"  (b) ssh new docker ps   {cell(cold['ssh'])}",
+        f"  diagnostic: the same cold shim with the runtime dir kept (only the master stopped,"
+        f" so the config cache is warm): {cell(cold['shim_dir_kept'])}",
+        "",
+        *stream_lines(results),
+    ]
+
+
+def verdict(passed: bool | None) -> str:
+    return "n/a " if passed is None else "PASS" if passed else "FAIL"
+
+
 def print_report(results: dict, out: Callable[[str], None] = print) -> None:
+    """The shim's part and the mounts' part, whichever ran (`run.py --only`), then the targets."""
+    import mount_report
+
     meta = results["meta"]
     out("")
     out(f"remote-docker bench, {meta['started']} ({meta['cores']} cores, load average "
         f"{meta['load_before']:.2f} before, {meta['load_after']:.2f} after)")
-    out("latency in ms: median / p90 of N interleaved runs after one warm-up. Every command "
-        "is spawned through the bed's setpriv wrapper as its user")
-    out("(ws; dm for (a)): that wrapper running /bin/true is the last line, and is inside every number.")
-    out("")
-    for line in latency_table(results) + [""] + legend(results):
-        out(line)
-    cold = results["cold"]
-    out("")
-    out(f"cold first command (master stopped, {results['setup']['runtime_dir']} removed), "
-        f"N={cold['shim']['runs']}:")
-    out(f"  (e) shim docker ps      {cell(cold['shim'])}")
-    out(f"  (b) ssh new docker ps   {cell(cold['ssh'])}")
-    out(f"  diagnostic: the same cold shim with the runtime dir kept (only the master stopped,"
-        f" so the config cache is warm): {cell(cold['shim_dir_kept'])}")
-    out("")
-    for line in stream_lines(results):
-        out(line)
+    shim = bool(results.get("latency"))
+    sections = ([shim_lines(results)] if shim else []) + \
+        ([mount_report.table(results["mounts"])] if "mounts" in results else [])
+    for lines in sections:
+        out("")
+        for line in lines:
+            out(line)
     out("")
     out("targets")
     for target in results["targets"]:
-        out(f"  {'PASS' if target['passed'] else 'FAIL'}  {target['target']}: {target['detail']}")
-    for line in info_lines(results):
-        out(line)
-    out("")
-    for line in importtime_lines(results):
-        out(line)
+        out(f"  {verdict(target['passed'])}  {target['target']}: {target['detail']}")
+    if shim:
+        for line in info_lines(results):
+            out(line)
+        out("")
+        for line in importtime_lines(results):
+            out(line)

@@ -1,4 +1,4 @@
-"""`make bench`: the shim against every baseline, all measured in this one run, on the bed.
+"""`make bench`: the shim and the reverse mounts against their baselines, in one run, on the bed.
 
 Run as root (`.venv/bin/python bench/run.py`) with the test bed up. Prints the
 table and the issue's targets (PASS/FAIL), saves the raw numbers to
@@ -9,6 +9,7 @@ nothing. See bench/README.md for what each column runs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -25,6 +26,8 @@ from remote_docker.testbed import dm_command, dm_env, is_up, sync_code, ws_comma
 from remote_docker.testbed import layout  # noqa: E402
 
 import measure  # noqa: E402
+import mount_report  # noqa: E402
+import mounts  # noqa: E402
 import report  # noqa: E402
 from measure import MeasurementFailed, Probe  # noqa: E402
 
@@ -228,7 +231,16 @@ def measure_all(bed: Bed, results: dict) -> None:
     importtime(bed, results)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="make bench: the shim and the mounts, "
+                                     "against their baselines, on the test bed (as root)")
+    parser.add_argument("--only", choices=("shim", "mounts"),
+                        help="run one part (default: both, about 5 minutes)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (make bench): it runs commands as the bed's users")
     if not is_up():
@@ -246,7 +258,10 @@ def main() -> int:
     }
     started = time.monotonic()
     try:
-        measure_all(bed, results)
+        if args.only != "mounts":
+            measure_all(bed, results)
+        if args.only != "shim":
+            mounts.measure_mounts(results, say)
     except MeasurementFailed as exc:
         results["error"] = str(exc)
         print(f"bench: a measurement failed, so there are no results: {exc}", file=sys.stderr)
@@ -254,7 +269,8 @@ def main() -> int:
         return 1
     results["meta"]["load_after"] = os.getloadavg()[0]
     results["meta"]["seconds"] = time.monotonic() - started
-    results["targets"] = report.targets(results)
+    results["targets"] = (report.targets(results) if args.only != "mounts" else []) + \
+        (mount_report.targets(results["mounts"]) if args.only != "shim" else [])
     report.print_report(results)
     say(f"\nraw numbers: {save(results)} ({results['meta']['seconds']:.0f} s)")
     return 0
