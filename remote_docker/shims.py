@@ -27,8 +27,8 @@ from remote_docker.transport.local import is_shim
 SHIMS: dict[str, str] = {
     "docker": "remote_docker.cli.docker:main",
     "docker-run": "remote_docker.cli.notyet:docker_run",
-    "docker-mount": "remote_docker.cli.notyet:docker_mount",
-    "docker-umount": "remote_docker.cli.notyet:docker_umount",
+    "docker-mount": "remote_docker.cli.mounts:docker_mount",
+    "docker-umount": "remote_docker.cli.mounts:docker_umount",
     "docker.x11": "remote_docker.cli.notyet:docker_x11",
     "apt-docker": "remote_docker.cli.notyet:apt_docker",
     "make_dockerfile": "remote_docker.cli.notyet:make_dockerfile",

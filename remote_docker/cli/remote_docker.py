@@ -21,6 +21,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "uninstall-shims": ("shims", "remove the shims that install-shims put on PATH"),
     "completion": ("completion", "print shell completion for bash, zsh or fish"),
     "disconnect": ("status", "close the persistent connection to the docker-machine"),
+    "mounts": ("mounts", "list live reverse mounts (uuid, workstation dir, container, age)"),
+    "gc": ("mounts", "remove reverse mounts left behind by killed processes [--quiet]"),
     "testbed": ("testbed", "the local test bed: up | down | status | exec -- CMD (root)"),
     "version": ("", "print remote-docker's version"),
 }

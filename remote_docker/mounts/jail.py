@@ -31,7 +31,8 @@ import sys
 
 from remote_docker.mounts import landlock, sftp_relay
 
-SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
+                "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server")
 NSS_WRAPPER_GLOBS = ("/usr/lib/*/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so",
                      "/usr/lib/libnss_wrapper.so", "/usr/local/lib*/libnss_wrapper.so")
 USAGE = "usage: python3 -m remote_docker.mounts.jail [--ro] DIR -- SFTP_SERVER [ARGS…]"
@@ -39,6 +40,29 @@ USAGE = "usage: python3 -m remote_docker.mounts.jail [--ro] DIR -- SFTP_SERVER [
 
 class JailError(Exception):
     """The jail cannot be built here; the message is one line for the user."""
+
+
+def sftp_server() -> str:
+    """OpenSSH's sftp-server where distributions put it, or JailError."""
+    for path in SFTP_SERVERS:
+        if os.access(path, os.X_OK):
+            return path
+    raise JailError("OpenSSH's sftp-server is not installed on this workstation (Debian: "
+                    "apt-get install openssh-sftp-server)")
+
+
+def preflight() -> str:
+    """Can a jail be built here?  The sftp-server path, or JailError saying what is missing.
+
+    Checked before a mount is recorded, so that a workstation without
+    Landlock hears so at once, with the way out.
+    """
+    abi = landlock.abi_version()
+    if abi < landlock.MINIMUM_ABI:
+        raise JailError(f"this kernel cannot confine sftp-server with Landlock (ABI {abi}, "
+                        f"need {landlock.MINIMUM_ABI}: Linux 5.19 or later with landlock enabled)")
+    nss_wrapper()
+    return sftp_server()
 
 
 def nss_wrapper() -> str:
