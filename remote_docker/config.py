@@ -225,6 +225,12 @@ def transport_name(env: dict | os._Environ = os.environ) -> str:
     return name
 
 
+def translate_paths(env: dict | os._Environ = os.environ) -> bool:
+    """Whether workstation paths in ``-v``/``--mount`` become reverse mounts (default yes)."""
+    value = env.get("REMOTE_DOCKER_TRANSLATE") or read_settings(env).get("translate_paths", "")
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
 def control_persist(env: dict | os._Environ = os.environ) -> str:
     """How long an idle master connection is kept, in ssh's ControlPersist syntax."""
     value = env.get("REMOTE_DOCKER_PERSIST") or read_settings(env).get("control_persist") or "600"

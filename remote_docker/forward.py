@@ -20,7 +20,7 @@ class Plan:
     """Everything the transport needs to run one forwarded docker command."""
 
     __slots__ = ("argv", "tty", "stdin", "stdin_path", "stdout_path", "env", "outputs",
-                 "display_name")
+                 "display_name", "mounts", "command")
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv                      # remote argv, starting with "docker"
@@ -31,6 +31,8 @@ class Plan:
         self.env: dict[str, str] = {}         # values exported remotely, never on a cmdline
         self.outputs: list[tuple[str, str]] = []  # (placeholder name, local path) to fetch
         self.display_name = "docker"
+        self.mounts: list = []                # bind_sources.MountRequest, in placeholder order
+        self.command = ""                     # docker's canonical subcommand: "run", "ps", …
 
     def __repr__(self) -> str:
         return f"Plan(argv={self.argv!r}, tty={self.tty}, stdin={self.stdin!r})"
@@ -67,16 +69,22 @@ def _in_foreground(fd: int) -> bool:
         return False
 
 
-def plan(argv: list[str], env: dict | os._Environ, term: Terminal) -> Plan:
-    """The plan for ``docker ARGV`` run from a workstation with ``env`` and ``term``."""
+def plan(argv: list[str], env: dict | os._Environ, term: Terminal, cwd: str | None = None,
+         translate: bool = True) -> Plan:
+    """The plan for ``docker ARGV`` run from a workstation with ``env`` and ``term``.
+
+    ``translate``: workstation paths in ``-v``/``--mount`` become reverse mounts
+    (``bind_sources``); ``cwd`` is what relative ones are relative to.
+    """
     cmd = dockercli.parse(argv)
     result = Plan(["docker", *argv])
+    result.command = cmd.command
     result.tty = _needs_tty(cmd, term)
     # with a pty, stdin must be the terminal even if docker reads nothing from it:
     # ssh takes the pty's modes from it, and a Ctrl-C is read from it as a byte
     result.stdin = "inherit" if result.tty or dockercli.reads_stdin(cmd) else "null"
     if cmd.command in ("run", "create", "exec"):
-        _localise_run(cmd, result, env)
+        _localise_run(cmd, result, env, translate and cmd.command != "exec", cwd)
     elif cmd.command in ("save", "export"):
         _localise_output(cmd, result)
     elif cmd.command == "load":
@@ -103,10 +111,23 @@ def _needs_tty(cmd: DockerCommand, term: Terminal) -> bool:
         "save", "export", "load", "import", "cp")
 
 
-def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ) -> None:
-    """``-e VAR``, ``--env-file``, ``--label-file``, ``--cidfile`` on workstation terms."""
+def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ,
+                  translate: bool, cwd: str | None) -> None:
+    """``-e VAR``, ``--env-file``, ``--label-file``, ``--cidfile``, bind sources, locally.
+
+    ``translate`` False leaves ``-v``/``--mount`` alone (switched off, or ``exec``).
+    """
     replace: dict[int, list[str]] = {}
     for opt in cmd.options:
+        if translate and opt.value is not None and opt.name in ("-v", "--volume", "--mount"):
+            from remote_docker import bind_sources
+
+            cwd = cwd or _current_directory()
+            translated = (bind_sources.translate_mount if opt.name == "--mount" else
+                          bind_sources.translate_volume)(opt, cwd, result.mounts)
+            if translated is not None:
+                replace[opt.start] = translated
+            continue
         if opt.name in ("-e", "--env") and opt.value is not None:
             name, eq, _ = opt.value.partition("=")
             if eq:
@@ -128,6 +149,13 @@ def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ) -> 
             replace[opt.start] = _rewrite(opt, "--cidfile", _output(result, "cid", opt.value))
     if replace:
         result.argv = ["docker", *cmd.global_args, *cmd.path, *_apply(cmd, replace)]
+
+
+def _current_directory() -> str:
+    try:
+        return os.getcwd()
+    except OSError:
+        raise UsageError("the current directory no longer exists", 125) from None
 
 
 def _rewrite(opt: Option, name: str, value: str) -> list[str]:

@@ -28,7 +28,11 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
 
         exec_local_docker(args, why, env, own=sys.argv[0])
     machine = config.parse_machine(config.machine_spec(env))
-    plan = fwd.plan(args, env, fwd.Terminal.detect())
+    plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env))
+    if plan.mounts:
+        from remote_docker import mounted_run
+
+        return mounted_run.run(machine, plan, config.transport_name(env), env)
     return run_plan(machine, plan, config.transport_name(env), env)
 
 

@@ -1,0 +1,101 @@
+"""Workstation paths in docker run -v/--mount, through the shim as ws.
+
+Each test runs in a fresh directory of ws's and ends by checking that no
+reverse mount, rd- volume or keeper is left behind.
+"""
+
+import os
+import time
+
+import pytest
+
+from tests.bedtools import run_dm, run_ws
+
+
+@pytest.fixture
+def project(bed):
+    """A fresh directory in ws's home, removed afterwards; yields its path."""
+    path = f"/home/ws/rd-proj-{os.getpid()}-{time.monotonic_ns()}"
+    assert run_ws(["mkdir", "-p", f"{path}/sub"]).returncode == 0
+    run_ws(["sh", "-c", f"echo hello > {path}/in.txt && echo 'k: v' > {path}/app.yml"])
+    yield path
+    run_ws(["rm", "-rf", path])
+    assert_nothing_left()
+
+
+def sh(project: str, script: str, **kw):
+    return run_ws(["sh", "-c", f"cd {project} && {script}"], **kw)
+
+
+def assert_nothing_left(deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while True:
+        mounts = run_ws(["remote-docker", "mounts"]).stdout.strip()
+        volumes = [v for v in run_dm(["docker", "volume", "ls", "-q"]).stdout.split()
+                   if v.startswith(b"rd-")]
+        if not mounts and not volumes:
+            return
+        assert time.monotonic() < end, f"left behind: {mounts!r} {volumes!r}"
+        time.sleep(0.2)
+
+
+def test_dash_v_serves_the_workstation_directory(project) -> None:
+    result = sh(project, 'docker run --rm -v "$PWD":/w busybox sh -c '
+                         '"cat /w/in.txt; echo made > /w/out.txt; chmod 640 /w/out.txt"')
+    assert (result.returncode, result.stdout) == (0, b"hello\n"), result.stderr
+    assert sh(project, "stat -c '%U %a' out.txt").stdout == b"ws 640\n"
+
+
+def test_relative_source_read_only_and_exit_status(project) -> None:
+    result = sh(project, "docker run --rm -v ./sub:/w:ro busybox sh -c "
+                         "'touch /w/x 2>/dev/null && echo wrote || echo refused; exit 7'")
+    assert (result.returncode, result.stdout) == (7, b"refused\n"), result.stderr
+    assert sh(project, "ls sub").stdout == b""
+
+
+def test_mount_option_and_a_single_file(project) -> None:
+    result = sh(project, "docker run --rm --mount type=bind,source=.,target=/w,readonly "
+                         "-v ./app.yml:/etc/app.yml busybox sh -c 'cat /w/in.txt /etc/app.yml'")
+    assert result.stdout == b"hello\nk: v\n", result.stderr
+
+
+def test_missing_mount_source_is_dockers_error(project) -> None:
+    result = sh(project, "docker run --rm --mount type=bind,source=./nope,target=/w busybox true")
+    assert result.returncode == 125 and b"bind source path does not exist" in result.stderr
+    assert result.stderr.count(b"\n") == 1
+
+
+def test_machine_paths_and_named_volumes_are_left_alone(project) -> None:
+    machine = run_dm(["cat", "/etc/hostname"]).stdout
+    result = sh(project, "docker run --rm -v @/etc:/machine-etc:ro -v rd-test-named:/n "
+                         "busybox cat /machine-etc/hostname")
+    assert result.stdout == machine, result.stderr
+    run_dm(["docker", "volume", "rm", "rd-test-named"])
+
+
+def test_translation_can_be_switched_off(project) -> None:
+    result = sh(project, "REMOTE_DOCKER_TRANSLATE=0 docker run --rm -v /etc:/e:ro busybox "
+                         "cat /e/hostname")
+    assert result.stdout == run_dm(["cat", "/etc/hostname"]).stdout
+
+
+def test_a_detached_container_keeps_its_mount_until_removed(project) -> None:
+    started = sh(project, 'docker run -d -v "$PWD":/w busybox sh -c '
+                          '"while [ ! -f /w/go ]; do sleep 0.1; done; echo seen > /w/done; '
+                          'sleep 300"')
+    cid = started.stdout.strip().decode()
+    assert started.returncode == 0 and len(cid) == 64, started.stderr
+    assert cid[:12].encode() in run_ws(["remote-docker", "mounts"]).stdout
+    sh(project, "touch go")
+    end = time.monotonic() + 20
+    while sh(project, "cat done 2>/dev/null").stdout != b"seen\n":
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    assert run_ws(["docker", "rm", "-f", cid]).returncode == 0
+    assert_nothing_left()
+
+
+def test_a_failed_run_releases_its_mounts(project) -> None:
+    result = sh(project, 'docker run -d -v "$PWD":/w no-such-image:nope true')
+    assert result.returncode != 0
+    assert_nothing_left()
