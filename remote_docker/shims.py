@@ -26,7 +26,7 @@ from remote_docker.transport.local import is_shim
 # (a unit test compares them).
 SHIMS: dict[str, str] = {
     "docker": "remote_docker.cli.docker:main",
-    "docker-run": "remote_docker.cli.notyet:docker_run",
+    "docker-run": "remote_docker.cli.docker_run:main",
     "docker-mount": "remote_docker.cli.mounts:docker_mount",
     "docker-umount": "remote_docker.cli.mounts:docker_umount",
     "docker.x11": "remote_docker.cli.notyet:docker_x11",

@@ -10,7 +10,6 @@ def _not_yet(name: str) -> int:
     return ExitStatus.USAGE
 
 
-def docker_run() -> int: return _not_yet("docker-run")
 def docker_x11() -> int: return _not_yet("docker.x11")
 def apt_docker() -> int: return _not_yet("apt-docker")
 def make_dockerfile() -> int: return _not_yet("make_dockerfile")

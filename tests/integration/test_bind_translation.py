@@ -1,4 +1,4 @@
-"""Workstation paths in docker run -v/--mount, through the shim as ws.
+"""Workstation paths in docker run -v/--mount, and docker-run, through the shim as ws.
 
 Each test runs in a fresh directory of ws's and ends by checking that no
 reverse mount, rd- volume or keeper is left behind.
@@ -77,6 +77,12 @@ def test_translation_can_be_switched_off(project) -> None:
     result = sh(project, "REMOTE_DOCKER_TRANSLATE=0 docker run --rm -v /etc:/e:ro busybox "
                          "cat /e/hostname")
     assert result.stdout == run_dm(["cat", "/etc/hostname"]).stdout
+
+
+def test_docker_run_mounts_the_current_directory_where_it_is(project) -> None:
+    result = sh(project, "docker-run busybox sh -c 'pwd; cat in.txt; echo x > new.txt; exit 4'")
+    assert (result.returncode, result.stdout) == (4, f"{project}\nhello\n".encode())
+    assert sh(project, "stat -c %U new.txt").stdout == b"ws\n"
 
 
 def test_a_detached_container_keeps_its_mount_until_removed(project) -> None:
