@@ -59,7 +59,12 @@ def collect(master: "ControlMaster", quiet: bool = False) -> list[str]:
             raise remote.explain(status, master.machine.spec)
         pairs = (line.split(" ", 1) for line in out.decode().splitlines() if " " in line)
         results = {uuid: code for code, uuid in pairs}
-        return _settle(master, claimed, results, quiet, sys.stderr)
+        removed = _settle(master, claimed, results, quiet, sys.stderr)
+        from remote_docker.mounts import classic
+
+        held = set(live)
+        classic.forget_keys(lambda uuid: uuid not in held, env)
+        return removed
     finally:
         for fd in claimed.values():
             os.close(fd)

@@ -93,8 +93,10 @@ class Keeper:
         if r.mode == "classic":
             from remote_docker.mounts import classic
 
-            script = classic.start(r, self.env)
-            self.session(script, self.detached_stdin(), 2, 2, "relay")
+            script = classic.start(r, self.master, self.env)
+            stdin = self.detached_stdin()
+            self.session(script, stdin, 2, 2, "relay")
+            os.close(stdin)
         else:
             ours, theirs = socket.socketpair()
             self.jail = subprocess.Popen(jail_argv(r.local_dir, r.readonly), stdin=ours,
@@ -244,6 +246,9 @@ class Keeper:
         return True
 
     def end_relay(self) -> None:
+        if self.relay_stdin >= 0:
+            os.close(self.relay_stdin)  # classic: the session ends, and sshfs with it
+            self.relay_stdin = -1
         if self.jail is not None:
             try:
                 self.jail.wait(timeout=5)

@@ -3,7 +3,7 @@
 Each step is one script, so a step costs one round trip on the master.  The
 docker-machine's side of a mount lives under
 ``~/.cache/remote-docker/mounts/<owner>/`` there: ``<uuid>`` (the mountpoint)
-and ``<uuid>.pid`` (its sshfs).  ``<owner>`` keeps workstations that share a
+and ``<uuid>.pid`` (its sshfs), and in classic mode ``<uuid>.key[.pub]``.  ``<owner>`` keeps workstations that share a
 docker-machine account from sweeping each other's mounts.
 
 Every value reaches the shell through ``quoting.quote``; nothing is pasted.
@@ -140,7 +140,7 @@ RELEASE_FUNCTION = f"""release() {{
   if [ -n "$p" ] && tr '\\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF "$d"; then
     kill "$p" 2>/dev/null
   fi
-  rmdir "$d" 2>/dev/null; rm -f "$d.pid"
+  rmdir "$d" 2>/dev/null; rm -f "$d.pid" "$d.key" "$d.key.pub"
   [ -e "$d" ] && return {DIR_LEFT}
   return $s
 }}"""
@@ -180,7 +180,7 @@ def sweep(owner: str) -> str:
         'one() { case "$live $done_" in *"$1"*) return;; esac; done_="$done_ $1"; '
         'release "$1" 1; echo "$? $1"; }',
         f"for v in $(docker volume ls -q --filter {owner_filter}); do one \"${{v#rd-}}\"; done",
-        'for e in "$b"/*; do [ -e "$e" ] || continue; u=${e##*/}; one "${u%.pid}"; done',
+        'for e in "$b"/*; do [ -e "$e" ] || continue; u=${e##*/}; one "${u%%.*}"; done',
         'for p in $(pgrep -u "$(id -u)" sshfs); do',
         '  c=$(tr \'\\0\' \' \' 2>/dev/null < "/proc/$p/cmdline") || continue',
         '  case "$c" in *"$b/"*) u=${c##*"$b/"}; u=${u%% *}; '

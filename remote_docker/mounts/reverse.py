@@ -65,8 +65,10 @@ def owner() -> str:
 
 def _check_mode(mode: str, env: dict | os._Environ) -> None:
     if mode == "classic":
-        raise MountError("classic mounts are not available in this version yet: use the "
-                         "default passive mode")
+        from remote_docker.mounts import classic
+
+        classic.preflight(env)
+        return
     from remote_docker.mounts.jail import JailError, preflight
 
     try:
