@@ -9,18 +9,14 @@ everything of ours not on the live list, in one script.
 
 ``stale_hint`` is for the ``docker`` shim's hot path, which starts
 ``remote-docker gc --quiet`` detached when it says yes; importing this
-module costs nothing beyond ``statedir``.
+module costs nothing beyond ``statedir`` (no ``typing``: ~12 ms).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from remote_docker.mounts.statedir import stale_hint
-
-if TYPE_CHECKING:
-    from remote_docker.transport.openssh import ControlMaster
 
 __all__ = ["collect", "stale_hint"]
 
