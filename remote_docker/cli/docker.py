@@ -32,8 +32,32 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
     if plan.mounts:
         from remote_docker import mounted_run
 
-        return mounted_run.run(machine, plan, config.transport_name(env), env)
-    return run_plan(machine, plan, config.transport_name(env), env)
+        status = mounted_run.run(machine, plan, config.transport_name(env), env)
+    else:
+        status = run_plan(machine, plan, config.transport_name(env), env)
+    collect_stale_mounts(env)
+    return status
+
+
+def collect_stale_mounts(env: dict | os._Environ) -> None:
+    """Mounts a killed command left behind are cleaned by the next call, quietly.
+
+    Asking costs a directory listing (``statedir`` imports nothing heavy); only
+    when something is stale does a detached ``remote-docker gc --quiet`` start,
+    so this call's own exit is not delayed by ssh round trips.
+    """
+    from remote_docker.mounts import statedir
+
+    if not statedir.stale_hint(env):
+        return
+    from remote_docker.mounts.keeper import python_argv
+
+    argv = python_argv("remote_docker.cli.remote_docker", ["gc", "--quiet"])
+    null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    try:
+        os.posix_spawn(argv[0], argv, env, file_actions=null, setsid=True)
+    except OSError:
+        pass  # gc runs at the next call, or by hand
 
 
 def _local_reason(args: list[str], env: dict | os._Environ) -> str:

@@ -105,3 +105,14 @@ def test_a_failed_run_releases_its_mounts(project) -> None:
     result = sh(project, 'docker run -d -v "$PWD":/w no-such-image:nope true')
     assert result.returncode != 0
     assert_nothing_left()
+
+
+@pytest.mark.slow
+def test_after_kill_9_the_next_docker_call_cleans_up(project) -> None:
+    """A killed shim leaves its mount; any later docker call starts a quiet gc."""
+    script = (f"cd {project}; docker run --rm -v \"$PWD\":/w busybox sleep 3 >/dev/null 2>&1 & "
+              "pid=$!; for i in $(seq 1 100); do [ -n \"$(remote-docker mounts)\" ] && break; "
+              "sleep 0.1; done; kill -9 $pid; remote-docker mounts")
+    assert b"rd-" in run_ws(["sh", "-c", script]).stdout
+    assert run_ws(["docker", "ps"]).returncode == 0
+    assert_nothing_left(deadline=60)
