@@ -65,8 +65,8 @@ def frame(body: bytes) -> bytes:
 
 def test_frames_are_split_only_where_whole() -> None:
     one, two = frame(b"\x01abc"), frame(b"\x02" + b"x" * 10)
-    assert sftp_relay.split_frames(bytearray(one + two)) == len(one + two)
-    assert sftp_relay.split_frames(bytearray(one + two[:5])) == len(one)
+    assert sftp_relay.split_frames(bytearray(one + two)) == (len(one + two), 2)
+    assert sftp_relay.split_frames(bytearray(one + two[:5])) == (len(one), 1)
     with pytest.raises(sftp_relay.ProtocolError):
         sftp_relay.split_frames(bytearray((10 ** 7).to_bytes(4, "big") + b"x"))
 
