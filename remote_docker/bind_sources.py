@@ -13,7 +13,10 @@ Rules, as documented in the README:
   (docker itself reads a bare word as a named volume, which stays untouched);
 * ``@/path`` names a path on the docker-machine itself, passed on as ``/path``;
 * ``-v`` with a missing source creates the directory, as docker does on its
-  own host; ``--mount type=bind`` with a missing source is docker's error.
+  own host; ``--mount type=bind`` with a missing source is docker's error;
+* the volume is mounted ``nocopy``: docker copies image content into an
+  empty *volume* (chowning its root, which the jailed server refuses), never
+  into a *bind* mount, which is what the user asked for.
 """
 
 import os
@@ -87,8 +90,8 @@ def translate_volume(opt: Option, cwd: str, requests: list[MountRequest]) -> lis
     ref = _request(source, cwd, readonly, True, requests)
     if requests[-1].is_file:
         kept = modes  # a file is bound from its path inside the mount: any bind mode applies
-    else:
-        kept = [m for m in modes if m in _VOLUME_MODES]
+    else:  # a bind mount never copies image content in; a volume must be told (nocopy)
+        kept = [m for m in modes if m in _VOLUME_MODES and m != "nocopy"] + ["nocopy"]
     return [opt.name, ":".join([ref, rest[0], *([",".join(kept)] if kept else [])])]
 
 
@@ -114,7 +117,7 @@ def translate_mount(opt: Option, cwd: str, requests: list[MountRequest]) -> list
     if requests[-1].is_file:
         spec = ["type=bind", f"source={ref}", f"target={target}"]
     else:
-        spec = ["type=volume", f"source={ref}", f"target={target}"]
+        spec = ["type=volume", f"source={ref}", f"target={target}", "volume-nocopy"]
     return [opt.name, _csv_join(spec + (["readonly"] if readonly else []))]
 
 

@@ -116,3 +116,15 @@ def test_after_kill_9_the_next_docker_call_cleans_up(project) -> None:
     assert b"rd-" in run_ws(["sh", "-c", script]).stdout
     assert run_ws(["docker", "ps"]).returncode == 0
     assert_nothing_left(deadline=60)
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_docker_runs_all_work_and_all_clean(project) -> None:
+    script = (f"cd {project} && for i in $(seq 1 20); do mkdir -p d$i; "
+              "(cd d$i && docker-run busybox sh -c \"echo $i > out\" > ../log$i 2>&1; "
+              "echo $? > ../rc$i) & done; wait; cat rc*")
+    result = run_ws(["sh", "-c", script], timeout=300)
+    assert result.stdout.split() == [b"0"] * 20, sh(project, "cat log*").stdout
+    outs = sh(project, "for i in $(seq 1 20); do cat d$i/out; done").stdout.split()
+    assert outs == [str(i).encode() for i in range(1, 21)]
+    assert_nothing_left(deadline=60)

@@ -21,9 +21,9 @@ def test_relative_and_absolute_dirs_become_volume_placeholders(tmp_path) -> None
              tmp_path)
     assert [(m.local_path, m.readonly, m.is_file) for m in p.mounts] == [
         (str(tmp_path / "src"), True, False), (str(tmp_path), False, False)]
-    assert p.argv == ["docker", "run", "-v", bind_sources.placeholder(0) + ":/src:ro",
-                      "--volume", bind_sources.placeholder(1) + ":/w", "img", "-v", "x:y"]
-    assert bind_sources.substitute(p.argv, ["rd-a", "rd-b"])[3] == "rd-a:/src:ro"
+    assert p.argv == ["docker", "run", "-v", bind_sources.placeholder(0) + ":/src:ro,nocopy",
+                      "--volume", bind_sources.placeholder(1) + ":/w:nocopy", "img", "-v", "x:y"]
+    assert bind_sources.substitute(p.argv, ["rd-a", "rd-b"])[3] == "rd-a:/src:ro,nocopy"
 
 
 @pytest.mark.parametrize("spec", ["data:/data", "/anon", "data:/data:ro"])
@@ -51,7 +51,7 @@ def test_mount_bind_becomes_volume_and_keeps_readonly(tmp_path) -> None:
     p = plan(["create", "--mount", "type=bind,source=.,target=/w,readonly", "img"], tmp_path)
     assert p.mounts[0].readonly
     assert p.argv[2:4] == ["--mount", f"type=volume,source={bind_sources.placeholder(0)},"
-                                      "target=/w,readonly"]
+                                      "target=/w,volume-nocopy,readonly"]
 
 
 def test_single_file_is_bound_by_path(tmp_path) -> None:
