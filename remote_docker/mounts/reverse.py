@@ -212,6 +212,7 @@ def unmount(master: ControlMaster, m_or_uuid: ReverseMount | str) -> None:
     """
     env = master.env
     uuid = resolve(m_or_uuid if isinstance(m_or_uuid, str) else m_or_uuid.uuid)
+    master.ensure()
     record = registry.load(uuid, env)
     who = record.owner if record else owner()
     status, out = master.capture(remote.release_volume(uuid))
