@@ -18,7 +18,8 @@ BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else
 
 
 def show(title: str, argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    print(f"\n{BOLD}{title}{RESET}\n{DIM}ws$ {shlex.join(argv)}{RESET}", flush=True)
+    typed = argv[2] if argv[:2] == ["sh", "-c"] else shlex.join(argv)  # what one would type
+    print(f"\n{BOLD}{title}{RESET}\n{DIM}ws$ {typed}{RESET}", flush=True)
     proc = subprocess.run(testbed.ws_command(argv), env=testbed.ws_env(), input=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sys.stdout.write(proc.stdout.decode(errors="replace"))
@@ -54,6 +55,10 @@ def main() -> int:
          ["docker", "run", "-i", "--rm", "busybox", "wc", "-c"], stdin=b"x" * 1_000_000)
     show("Workstation files stay workstation files: save -o writes ws's own disk",
          ["sh", "-c", "docker save -o /tmp/busybox.tar busybox && ls -l /tmp/busybox.tar"])
+    show("docker-run: this workstation directory, mounted where it is, in a remote container",
+         ["sh", "-c", "mkdir -p ~/demo && cd ~/demo && echo 'from the workstation' > note.txt "
+          "&& docker-run busybox sh -c 'pwd; cat note.txt; echo from the container > reply.txt' "
+          "&& ls -l ~/demo && remote-docker mounts && echo '(no mounts left)'"])
 
     print(f"\n{BOLD}How fast is one command?{RESET} (median of 7 'docker ps', warm)")
     ours = median_ms(["docker", "ps"], [])
@@ -66,6 +71,7 @@ def main() -> int:
     print(f"\n{BOLD}Try next{RESET}")
     print("  remote-docker testbed exec -- bash      # a shell as ws, shims on PATH")
     print("  docker run -it --rm busybox sh          # inside it: a remote container, local TTY")
+    print("  docker run --rm -v .:/w busybox ls /w   # workstation directories in containers")
     print("  remote-docker status                    # machine, connection, remote docker")
     print("  make test / make bench                  # the test suite / the benchmark table")
     print("  remote-docker use me@my-server          # your own docker-machine (see README)")
