@@ -32,7 +32,7 @@ PREFIX = f"rd-bench-{RUN_ID}"
 IMAGE = "debian:stable-slim"  # GNU date has %N: workloads time themselves in the container
 CONTAINER_LIFETIME = 900  # seconds: `sleep` ends a container we failed to remove
 MOUNT_TIMEOUT = 30.0
-MASTER_PERSIST = "120"  # a bench master that outlives us goes away by itself
+MASTER_PERSIST = "900"  # idle classic rounds must not end it; stopped at the end anyway
 
 
 def new_name(kind: str) -> str:
