@@ -10,7 +10,10 @@ into their ssh files that the bed itself also does as root.
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -18,7 +21,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Callable, ContextManager, Iterator
 
 from remote_docker.testbed import dm_command, dm_env, ws_command, ws_env
 from remote_docker.testbed import layout, users
@@ -176,9 +179,9 @@ def ws_machine(host: str) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        for socket in (runtime / "remote-docker").glob("cm-*"):
-            if socket.is_socket():
-                control = ["ssh", "-S", str(socket), "-o", "LogLevel=QUIET"]
+        for path in (runtime / "remote-docker").glob("cm-*"):
+            if path.is_socket():
+                control = ["ssh", "-S", str(path), "-o", "LogLevel=QUIET"]
                 measure.stop_master(ws_command([*control, "-O", "check", host]),
                                     ws_command([*control, "-O", "exit", host]), env)
         shutil.rmtree(runtime, ignore_errors=True)
@@ -194,37 +197,37 @@ def master_socket(env: dict[str, str]) -> Path | None:
 # -- mounts ----------------------------------------------------------------------
 
 
+@dataclass
+class Mounted:
+    """A live mount: what `docker run -v` takes for it, and how long making it took."""
+
+    source: str
+    setup_s: float
+
+
 def _mounted(point: Path) -> bool:
     return point in mounts_under([point], "fuse")
 
 
 @contextmanager
-def classic_mount(source: Path, address: str, port: int,
-                  options: list[str] = ()) -> Iterator[Mounted]:
-    """The original scripts' way: dm runs sshfs to ws, mounted under dm's home.
-
-    sshfs runs in the foreground as our child, so we hold its pid; the mount
-    is handed out only once it is in the mount table (a dead mountpoint is an
-    empty directory, which docker would bind without a word).
-    """
-    point = layout.home(layout.DM_USER) / new_name("mnt")
-    argv = ["sshfs", "-f", f"{layout.WS_USER}@{address}:{source}", str(point),
-            "-o", "allow_other,BatchMode=yes,StrictHostKeyChecking=yes",
-            "-o", f"port={port},HostKeyAlias={layout.WS_ADDRESS}"]
-    for option in options:
-        argv += ["-o", option]
+def _mount_by(point: Path, start: Callable[[IO[bytes]], list[subprocess.Popen]],
+              what: str) -> Iterator[Mounted]:
+    """Run start(stderr file) (processes ending in the one that serves the mount, all
+    our children) until point is in the mount table; then unmount, reap them, remove
+    point. Only a mount in the table is handed out: a dead mountpoint is an empty
+    directory, which docker would bind without a word."""
     err = tempfile.TemporaryFile()
-    child = None
+    children: list[subprocess.Popen] = []
     try:
         as_dm("make the mountpoint", ["mkdir", str(point)])
         started = time.perf_counter()
-        child = subprocess.Popen(dm_command(argv), env=dm_env(), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=err)
-        measure.poll(lambda: _mounted(point) or child.poll() is not None, MOUNT_TIMEOUT,
-                     f"sshfs mount at {point}")
+        children = start(err)
+        server = children[-1]
+        measure.poll(lambda: _mounted(point) or server.poll() is not None, MOUNT_TIMEOUT,
+                     f"{what} at {point}")
         if not _mounted(point):
             err.seek(0)
-            raise MeasurementFailed("classic sshfs mount", argv, child.returncode,
+            raise MeasurementFailed(what, server.args, server.returncode,
                                     err.read().decode(errors="replace"))
         yield Mounted(str(point), time.perf_counter() - started)
     finally:
@@ -232,7 +235,7 @@ def classic_mount(source: Path, address: str, port: int,
             as_dm("unmount", ["fusermount3", "-u", str(point)], check=False)
         if _mounted(point):
             as_dm("unmount lazily", ["fusermount3", "-u", "-z", str(point)], check=False)
-        if child is not None:
+        for child in reversed(children):
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -240,6 +243,65 @@ def classic_mount(source: Path, address: str, port: int,
                 child.wait()
         err.close()
         as_dm("remove the mountpoint", ["rmdir", str(point)], check=False)
+
+
+def classic_mount(source: Path, address: str, port: int,
+                  options: tuple[str, ...] = ()) -> ContextManager[Mounted]:
+    """The original scripts' way: dm runs sshfs to ws (in the foreground, our child)."""
+    point = layout.home(layout.DM_USER) / new_name("mnt")
+    argv = ["sshfs", "-f", f"{layout.WS_USER}@{address}:{source}", str(point),
+            "-o", "allow_other,BatchMode=yes,StrictHostKeyChecking=yes",
+            "-o", f"port={port},HostKeyAlias={layout.WS_ADDRESS}",
+            *(["-o", ",".join(options)] if options else [])]
+
+    def start(err: IO[bytes]) -> list[subprocess.Popen]:
+        return [subprocess.Popen(dm_command(argv), env=dm_env(), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err)]
+
+    return _mount_by(point, start, "classic sshfs mount")
+
+
+def raw_passive_mount(source: Path, env: dict[str, str],
+                      options: tuple[str, ...] = ()) -> ContextManager[Mounted]:
+    """Passive sshfs with nothing of ours in between: ws's plain sftp-server (no jail:
+    for measuring only) wired to `ssh -S <ws's master> sshfs -o passive` on dm.
+
+    Tells what the passive transport itself costs, apart from what our mount adds
+    (the jail, the relay); sshfs_options.py uses it, make bench does not.
+    """
+    point = layout.home(layout.DM_USER) / new_name("mnt")
+    control = master_socket(env)
+    remote = shlex.join(["sshfs", "-f", f":{source}", str(point),
+                         "-o", ",".join(("passive", "allow_other", *options))])
+
+    def start(err: IO[bytes]) -> list[subprocess.Popen]:
+        if control is None:
+            raise MeasurementFailed("raw passive mount", [], 0, "ws's master is not running")
+        ours, theirs = socket.socketpair()
+        with ours, theirs:  # the children hold their own copies
+            server = subprocess.Popen(ws_command([str(layout.SFTP_SERVER)]), env=ws_env(),
+                                      stdin=ours, stdout=ours)
+            return [server, subprocess.Popen(
+                ws_command(["ssh", "-S", str(control), "-o", "BatchMode=yes", "-T", "x",
+                            remote]), env=env, stdin=theirs, stdout=theirs, stderr=err)]
+
+    return _mount_by(point, start, "raw passive sshfs mount")
+
+
+def set_readahead(mounted: Mounted, kib: int) -> None:
+    """Raise the kernel's readahead for this FUSE mount (its bdi), as dm.
+
+    Only root may write read_ahead_kb under /sys, but dm is in group docker,
+    so a container with the bdi directory bound in does it (--privileged is not
+    needed, and not allowed on every engine): what a passive mount could do.
+    """
+    dev = os.stat(mounted.source).st_dev
+    knob = f"/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb"
+    got = as_dm("raise the readahead", [
+        "docker", "run", "--rm", "-v", "/sys/devices/virtual/bdi:/bdi", "busybox",
+        "sh", "-c", f"echo {kib} > {knob} && cat {knob}"])
+    if got.strip() != str(kib):
+        raise MeasurementFailed("raise the readahead", [knob], 0, f"reads back {got!r}")
 
 
 def passive_available() -> str:
@@ -253,14 +315,6 @@ def passive_available() -> str:
     if "notyet" in shim:
         return "not available yet (docker-mount still says so)"
     return ""
-
-
-@dataclass
-class Mounted:
-    """A live mount: what `docker run -v` takes for it, and how long making it took."""
-
-    source: str
-    setup_s: float
 
 
 @contextmanager

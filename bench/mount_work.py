@@ -21,7 +21,6 @@ import measure
 from measure import MeasurementFailed
 from mount_bed import SourceTree, in_container
 
-MIB = 1 << 20
 FRESHNESS_DEADLINE = 3.0  # seconds the container waits for a change before giving up
 FRESHNESS_TARGET = 1.0
 
@@ -49,19 +48,20 @@ def write(container: str, directory: str, size: int) -> float:
     dd's close() is a FUSE flush, which sshfs answers only once every write
     has been acknowledged: the time includes the data reaching the workstation.
     """
-    mib = size // MIB
+    mib = size >> 20
     return run(container, "sequential write", _timed(
         f"mkdir -p {directory}",
         f"dd if=/dev/zero of={directory}/write.bin bs=1M count={mib} status=none",
         f'[ "$(stat -c %s {directory}/write.bin)" = {size} ]'))
 
 
-def read(container: str, path: str, size: int) -> float:
-    """Sequential read of a file this mount has never read (so not in its page cache)."""
-    mib = size // MIB
+def read(container: str, path: str, size: int, block_kib: int = 1024) -> float:
+    """Sequential read of a file this mount has never read (so not in its page cache),
+    in blocks of block_kib (1 MiB like dd; 128 KiB is what cat and cp use)."""
+    blocks = size // (block_kib << 10)
     return run(container, "sequential read", _timed(
-        "", f"out=$(dd if={path} of=/dev/null bs=1M status=noxfer 2>&1)",
-        f'case "$out" in "{mib}+0 records in"*) ;; *) echo "$out" >&2; exit 1;; esac'))
+        "", f"out=$(dd if={path} of=/dev/null bs={block_kib}K status=noxfer 2>&1)",
+        f'case "$out" in "{blocks}+0 records in"*) ;; *) echo "$out" >&2; exit 1;; esac'))
 
 
 def creates(container: str, directory: str, count: int) -> float:

@@ -93,17 +93,20 @@ def warm_master(rig: Rig) -> dict:
 
 def session(rig: Rig, mount: Callable[[], ContextManager[Mounted]], tag: str,
             times: dict[str, list[float]], fresh: dict[str, dict] | None,
-            creates: int = CREATES) -> None:
+            creates: int = CREATES, small_reads: bool = False) -> None:
     """One fresh mount, one fresh container, every workload once (and the freshness
-    check into ``fresh[tag]`` unless None); what was written is checked on ws after."""
+    check into ``fresh[tag]`` unless None); what was written is checked on ws after.
+    ``small_reads``: also read a second fresh file 128 KiB at a time ("read_128k")."""
     source = rig.source
-    read_name = source.fresh_read_file(tag)
+    read_names = [source.fresh_read_file(f"{tag}-{n}") for n in range(1 + small_reads)]
     run_dir = f"run-{tag}"
     try:
         with mount() as mounted, mount_bed.container(mounted.source) as ctr:
             times["setup"].append(mounted.setup_s)
             times["write"].append(work.write(ctr, f"/w/{run_dir}", SEQ_BYTES))
-            times["read"].append(work.read(ctr, f"/w/{read_name}", SEQ_BYTES))
+            times["read"].append(work.read(ctr, f"/w/{read_names[0]}", SEQ_BYTES))
+            if small_reads:
+                times["read_128k"].append(work.read(ctr, f"/w/{read_names[1]}", SEQ_BYTES, 128))
             times["creates"].append(work.creates(ctr, f"/w/{run_dir}/c", creates))
             times["walk"].append(work.walk(ctr, "/w/tree", source.tree_files))
             if fresh is not None:
@@ -114,7 +117,8 @@ def session(rig: Rig, mount: Callable[[], ContextManager[Mounted]], tag: str,
                                             "the workstation does not hold what was written")
     finally:
         shutil.rmtree(source.root / run_dir, ignore_errors=True)
-        (source.root / read_name).unlink(missing_ok=True)
+        for name in read_names:
+            (source.root / name).unlink(missing_ok=True)
 
 
 def docker_cp(rig: Rig, rounds: int) -> dict[str, list[float]]:
