@@ -343,9 +343,14 @@ def passive_mount(source: Path, env: dict[str, str]) -> Iterator[Mounted]:
 
 @contextmanager
 def container(volume: str | None) -> Iterator[str]:
-    """A long-lived container (as dm) with the mount at /w; workloads run by docker exec."""
+    """A long-lived container (as dm) with the mount at /w; workloads run by docker exec.
+
+    A docker-mount volume goes in with `nocopy`, as its README says to use it
+    (docker would copy image content into an empty volume; a bind never does).
+    """
     name = new_name("ctr")
-    mount = ["-v", f"{volume}:/w"] if volume else []
+    mode = ":nocopy" if volume and not volume.startswith("/") else ""
+    mount = ["-v", f"{volume}:/w{mode}"] if volume else []
     try:
         as_dm("start the container", ["docker", "run", "-d", "--rm", "--name", name, *mount,
                                       IMAGE, "sleep", str(CONTAINER_LIFETIME)])
