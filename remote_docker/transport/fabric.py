@@ -57,8 +57,7 @@ from remote_docker.errors import ConfigError, ConnectionFailed, ExitStatus
 from remote_docker.forward import Plan
 from remote_docker.transport import openssh, quoting
 from remote_docker.transport.forwarded import (FORWARDED_SIGNALS, RawTerminal, call_tag,
-                                                finish_output)
-from remote_docker.transport.process import die_of
+                                                exit_status, finish_output)
 
 CHUNK = 65536
 CONNECT_TIMEOUT = 15  # as the OpenSSH transport's ConnectTimeout
@@ -338,7 +337,7 @@ class FabricCall:
         status = self.execute(script)
         for name, local in plan.outputs:
             self.fetch(quoting.output_path(self.tag, name), local)
-        return openssh_status(status, self.received)
+        return exit_status(status, self.received)
 
     def fetch(self, remote_name: str, local: str) -> None:
         status, data = capture(self.transport, quoting.fetch_script(remote_name))
@@ -416,23 +415,6 @@ class FabricCall:
         kill = self.transport.open_session()
         kill.exec_command(quoting.kill_script(self.tag, signame))
         self.kill_channels.append(kill)
-
-
-def openssh_status(status: int, received: list[int]) -> int:
-    """Map the call's status to ours exactly as the OpenSSH transport does (may not return)."""
-    signum = signal_to_die_of(status, received)
-    if signum:
-        die_of(signum)
-    return status
-
-
-def signal_to_die_of(status: int, received: list[int]) -> int:
-    """The signal the shim must die of, 0 if none: ours, or one we forwarded that killed docker."""
-    if status < 0:
-        return -status
-    if status > 128 and status - 128 in received:
-        return status - 128
-    return 0
 
 
 class SignalRelay:

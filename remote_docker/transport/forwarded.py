@@ -73,15 +73,16 @@ class ForwardedCall:
         except mux.MuxError:
             return None
         opened: list[int] = []
+        resize = None
         try:
             stdin = 0 if plan.stdin == "inherit" else os.open(
                 plan.stdin_path if plan.stdin == "file" else os.devnull, os.O_RDONLY)
-            opened.append(stdin) if stdin else None
             stdout = os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
                 if stdout_tmp else 1
-            opened.append(stdout) if stdout != 1 else None
-            resize = _relay_window_changes(client.master_pid()) if plan.tty else None
+            opened = [fd for fd in (stdin, stdout) if fd > 2]
             try:
+                if plan.tty:
+                    resize = _relay_window_changes(client.master_pid())
                 session = client.open_session(self.script, (stdin, stdout, 2), plan.tty,
                                               os.environ.get("TERM", ""))
             except mux.MuxError:
@@ -95,7 +96,7 @@ class ForwardedCall:
             for fd in opened:
                 os.close(fd)
             client.close()
-            if plan.tty:
+            if resize is not None:
                 _signal.signal(_signal.SIGWINCH, resize)
         if status is None:
             raise ConnectionFailed(f"lost the connection to {self.master.machine.spec}")
@@ -125,13 +126,26 @@ class ForwardedCall:
         self.master.send_signal(self.tag, FORWARDED_SIGNALS[signum])
 
     def exit_status(self, status: int) -> int:
-        """Map ssh's status to ours; die of a signal we forwarded if docker died of it."""
-        signum = -status if status < 0 else status - 128 if status - 128 in self.received else 0
-        if signum:
-            from remote_docker.transport.process import die_of
+        return exit_status(status, self.received)
 
-            die_of(signum)
-        return status
+
+def signal_to_die_of(status: int, received: list[int]) -> int:
+    """The signal the shim must die of, 0 if none: ours, or one we forwarded that killed docker."""
+    if status < 0:
+        return -status
+    if status > 128 and status - 128 in received:
+        return status - 128
+    return 0
+
+
+def exit_status(status: int, received: list[int]) -> int:
+    """Map a call's status to the shim's, the same for every transport (may not return)."""
+    signum = signal_to_die_of(status, received)
+    if signum:
+        from remote_docker.transport.process import die_of
+
+        die_of(signum)
+    return status
 
 
 def _relay_window_changes(master_pid: int):

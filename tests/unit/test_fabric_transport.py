@@ -21,7 +21,7 @@ import pytest
 from remote_docker.config import parse_machine
 from remote_docker.errors import ConfigError, ConnectionFailed
 from remote_docker.forward import OUTPUT_PLACEHOLDER, Plan
-from remote_docker.transport import fabric, quoting
+from remote_docker.transport import fabric, forwarded, quoting
 
 MACHINE = parse_machine("dm@127.0.0.2")
 TAG = "ws.1.abc"
@@ -236,7 +236,7 @@ def test_a_lost_connection_is_one_line() -> None:
     (143, [signal.SIGINT, signal.SIGTERM], signal.SIGTERM), (255, [signal.SIGINT], 0),
     (-signal.SIGPIPE, [], signal.SIGPIPE)])
 def test_status_mapping_is_the_openssh_one(status: int, received: list, die_of: int) -> None:
-    assert fabric.signal_to_die_of(status, received) == die_of
+    assert forwarded.signal_to_die_of(status, received) == die_of
 
 
 # -- signals ---------------------------------------------------------------------------
