@@ -18,6 +18,10 @@ import os
 
 from remote_docker.mounts.statedir import stale_hint
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing is the cost avoided above
+if TYPE_CHECKING:
+    from remote_docker.transport.openssh import ControlMaster
+
 __all__ = ["collect", "stale_hint"]
 
 TEMP_LOCK_AGE = 60.0  # a maker that died between making and renaming its lock file

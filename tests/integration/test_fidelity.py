@@ -19,20 +19,6 @@ from tests.bedtools import run_dm, run_ws
 TRANSPORTS = ["openssh", "fabric"]
 
 
-@pytest.fixture
-def ws_dir():
-    """A scratch directory the workstation user owns (pytest's tmp_path is root-only)."""
-    import pwd
-    import shutil
-    import tempfile
-
-    path = tempfile.mkdtemp(prefix="rd-ws-", dir="/tmp")
-    user = pwd.getpwnam("ws")
-    os.chown(path, user.pw_uid, user.pw_gid)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def shim(argv: list[str], transport: str = "openssh", **kw) -> subprocess.CompletedProcess:
     return run_ws(["env", f"REMOTE_DOCKER_TRANSPORT={transport}", "docker", *argv], **kw)
 

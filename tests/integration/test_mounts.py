@@ -19,7 +19,6 @@ import pytest
 from remote_docker import testbed
 from remote_docker.testbed import layout
 from tests.bedtools import run_dm, run_ws
-from tests.integration.test_mounts_jail import ws_dir  # noqa: F401  (a fixture)
 
 REGISTRY = layout.home(layout.WS_USER) / ".local" / "state" / "remote-docker" / "mounts"
 REMOTE_MOUNTS = layout.home(layout.DM_USER) / ".cache" / "remote-docker" / "mounts"

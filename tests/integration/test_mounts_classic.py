@@ -12,7 +12,6 @@ from remote_docker.testbed import layout
 from tests.bedtools import run_dm, run_ws
 from tests.integration.test_mounts import (REMOTE_MOUNTS, docker_mount, in_container, make_dir,
                                            nothing_left, record_of)
-from tests.integration.test_mounts_jail import ws_dir  # noqa: F401  (a fixture)
 
 CLASSIC = {"REMOTE_DOCKER_MOUNT_MODE": "classic",
            "REMOTE_DOCKER_WORKSTATION_HOST": f"{layout.WS_USER}@{layout.WS_ADDRESS}"}

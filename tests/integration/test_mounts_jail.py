@@ -8,8 +8,6 @@ that nothing may read, change or chmod, and with an absolute symlink to
 
 import os
 import pwd
-import shutil
-import tempfile
 
 import pytest
 
@@ -17,16 +15,6 @@ from remote_docker.testbed import layout
 from tests.bedtools import run_ws
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
-
-
-@pytest.fixture
-def ws_dir():
-    """A scratch directory the workstation user owns (pytest's tmp_path is root-only)."""
-    path = tempfile.mkdtemp(prefix="rd-ws-", dir="/tmp")
-    user = pwd.getpwnam(layout.WS_USER)
-    os.chown(path, user.pw_uid, user.pw_gid)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
