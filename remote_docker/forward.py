@@ -70,13 +70,13 @@ def _in_foreground(fd: int) -> bool:
 
 
 def plan(argv: list[str], env: dict | os._Environ, term: Terminal, cwd: str | None = None,
-         translate: bool = True) -> Plan:
+         translate: bool = True, parsed: DockerCommand | None = None) -> Plan:
     """The plan for ``docker ARGV`` run from a workstation with ``env`` and ``term``.
 
     ``translate``: workstation paths in ``-v``/``--mount`` become reverse mounts
     (``bind_sources``); ``cwd`` is what relative ones are relative to.
     """
-    cmd = dockercli.parse(argv)
+    cmd = parsed or dockercli.parse(argv)  # the caller may have parsed it already
     result = Plan(["docker", *argv])
     result.command = cmd.command
     result.tty = _needs_tty(cmd, term)

@@ -10,6 +10,10 @@ import sys
 
 from remote_docker.cli import guarded
 
+TYPE_CHECKING = False  # the names below only for type checkers: the hot path imports lazily
+if TYPE_CHECKING:
+    from remote_docker.dockercli import DockerCommand
+
 PROG = "docker"
 
 
@@ -19,16 +23,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def forward(args: list[str], env: dict | os._Environ) -> int:
-    from remote_docker import config, forward as fwd
+    from remote_docker import config, dockercli, forward as fwd
     from remote_docker.transport import run_plan
 
-    why = _local_reason(args, env)
+    cmd = dockercli.parse(args)
+    why = _local_reason(cmd, env)
     if why:
         from remote_docker.transport.local import exec_local_docker
 
         exec_local_docker(args, why, env, own=sys.argv[0])
     machine = config.parse_machine(config.machine_spec(env))
-    plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env))
+    plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env),
+                    parsed=cmd)
     if plan.mounts:
         from remote_docker import mounted_run
 
@@ -60,20 +66,19 @@ def collect_stale_mounts(env: dict | os._Environ) -> None:
         pass  # gc runs at the next call, or by hand
 
 
-def _local_reason(args: list[str], env: dict | os._Environ) -> str:
+def _local_reason(cmd: "DockerCommand", env: dict | os._Environ) -> str:
     """Why this call should go to the workstation's own docker, or "" if it should not.
 
     An endpoint the user names (-H, --context, DOCKER_HOST, DOCKER_CONTEXT)
     wins over the configured docker-machine, as it would with a plain docker.
     """
-    from remote_docker import config, dockercli
+    from remote_docker import config
 
     if env.get("REMOTE_DOCKER_HOST", "").strip() == config.LOCAL:
         return "REMOTE_DOCKER_HOST=local asks for the local docker"
     for var in ("DOCKER_HOST", "DOCKER_CONTEXT"):
         if env.get(var):
             return f"{var} is set, which names a docker daemon explicitly"
-    cmd = dockercli.parse(args)
     if cmd.explicit_endpoint:
         return "-H/--host/--context names a docker daemon explicitly"
     if cmd.command.split(" ")[0] == "context":
