@@ -35,6 +35,7 @@ PACKAGES: tuple[str, ...] = (
     "procps",
     "psmisc",
     "python3-venv",  # the venv the bed's users run the code from
+    "zsh", "fish",  # to check the completion scripts remote-docker prints for them
     "util-linux",  # setpriv, setsid
     "iptables",  # dockerd's bridge NAT, so containers reach the mirror
 )
