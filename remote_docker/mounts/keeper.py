@@ -203,7 +203,7 @@ class Keeper:
                 self.reload()
             elif event == "creator-gone":
                 self.reload()
-                if not (self.record.kept or self.record.container):
+                if not (self.record.kept or self.record.container or self.adopt_user()):
                     break
             elif event == "relay":
                 relay_alive = False
@@ -213,10 +213,38 @@ class Keeper:
                 self.watching = ""  # the watch died (connection?): look again
                 time.sleep(1)
                 self.reload()
+            elif event == "container-gone" and self.adopt_user():
+                continue  # another container uses the volume too: serve it until its end
             elif event in ("unmount", "container-gone"):
                 break
         self.stop_watching()
         self.release(force=True)
+
+    def adopt_user(self) -> bool:
+        """Bind the mount to a container that uses its volume, if one does; True when one does.
+
+        The process that asked for the mount can die (``kill -9`` of the
+        ``docker`` shim) after its remote ``docker run`` made the container:
+        that container keeps running, as it would after a local docker client
+        died, and its bind mount must keep working; the mount then lives as
+        long as that container, as if it had been bound.  Removing the
+        volume is the question asked, so no container can start using it
+        after a "no".
+        """
+        r = self.record
+        try:
+            status, out = self.master.capture(remote.release_volume(r.uuid))
+        except RemoteDockerError as exc:
+            log(f"adopt: {exc.message}")
+            return False
+        users = out.decode().split()
+        if status != remote.IN_USE or not users:
+            return False
+        log(f"volume used by container {users[0][:12]}: the mount lives as long as it")
+        r.container = users[0]
+        registry.save(r, self.env)
+        self.watch()
+        return True
 
     def release(self, force: bool) -> bool:
         """Undo the mount here and there; True when nothing is left and the record is gone.

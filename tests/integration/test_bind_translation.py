@@ -107,22 +107,40 @@ def test_a_failed_run_releases_its_mounts(project) -> None:
     assert_nothing_left()
 
 
-@pytest.mark.slow
-def test_after_kill_9_the_next_docker_call_cleans_up(project) -> None:
-    """A killed shim leaves its mount; any later docker call starts a quiet gc."""
-    script = (f"cd {project}; docker run --rm -v \"$PWD\":/w busybox sleep 3 >/dev/null 2>&1 & "
-              "pid=$!; for i in $(seq 1 100); do [ -n \"$(remote-docker mounts)\" ] && break; "
-              "sleep 0.1; done; kill -9 $pid; remote-docker mounts")
-    assert b"rd-" in run_ws(["sh", "-c", script]).stdout
-    # the killed command's keeper may still be finishing; a live keeper is not stale and
-    # must not be collected: wait until it is gone (or has released the mount itself)
-    end = time.monotonic() + 60
-    while True:
-        listing = run_ws(["remote-docker", "mounts"]).stdout
-        if not listing.strip() or b"stale" in listing:
-            break
-        assert time.monotonic() < end, listing
+KILLED_RUN = ("cd {project}; docker run --rm -v \"$PWD\":/w busybox sh -c "
+              "'touch /w/started; sleep {sleep}; cat /w/in.txt > /w/seen' >/dev/null 2>&1 & "
+              "pid=$!; for i in $(seq 1 300); do [ -e started ] && break; sleep 0.1; done; "
+              "kill -9 $pid {also}; remote-docker mounts")
+
+
+def wait_for(predicate, what: str, deadline: float = 60.0) -> None:
+    end = time.monotonic() + deadline
+    while not predicate():
+        assert time.monotonic() < end, what
         time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_killed_shim_leaves_its_running_container_a_working_mount(project) -> None:
+    """kill -9 of the client leaves the container running, as local docker does: it is served."""
+    listing = run_ws(["sh", "-c", KILLED_RUN.format(project=project, sleep=2, also="")]).stdout
+    assert b"rd-" in listing
+    wait_for(lambda: sh(project, "cat seen 2>/dev/null").stdout == b"hello\n",
+             "the container lost its mount when its docker client was killed")
+    assert_nothing_left(deadline=60)  # with no further call: the keeper saw the container end
+
+
+@pytest.mark.slow
+def test_after_kill_9_of_shim_and_keeper_the_next_docker_call_cleans_up(project) -> None:
+    """Nothing of ours alive: any later docker call starts a quiet gc."""
+    keeper = ("$(cat ~/.local/state/remote-docker/mounts/*.json | "
+              "sed -n 's/.*\"keeper\": \\([0-9]*\\).*/\\1/p')")
+    listing = run_ws(["sh", "-c", KILLED_RUN.format(project=project, sleep=0, also=keeper)]).stdout
+    assert b"rd-" in listing
+    wait_for(lambda: b"rd-" not in run_dm(["docker", "ps", "-a", "--format",
+                                           "{{.Mounts}}"]).stdout,
+             "the container did not end")
+    assert b"stale" in run_ws(["remote-docker", "mounts"]).stdout
     assert run_ws(["docker", "ps"]).returncode == 0  # the one next call
     assert_nothing_left(deadline=60)
 
