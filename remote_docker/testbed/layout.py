@@ -8,6 +8,7 @@ one-line change.
 
 from __future__ import annotations
 
+import os
 import pwd
 from pathlib import Path
 
@@ -17,8 +18,11 @@ STATE_DIR = Path("/var/lib/remote-docker-testbed")
 
 # World-readable copy of the checkout: the real checkout is usually root-only
 # (drwx------), and the bed's users must be able to run its code.
+# REMOTE_DOCKER_TESTBED_COPY=NAME keeps a second checkout's copy apart (src-NAME),
+# so that two checkouts (git worktrees) can test against one bed at once.
 OPT_DIR = Path("/opt/remote-docker-testbed")
-SRC_DIR = OPT_DIR / "src"
+COPY_NAME = os.environ.get("REMOTE_DOCKER_TESTBED_COPY", "")
+SRC_DIR = OPT_DIR / (f"src-{COPY_NAME}" if COPY_NAME else "src")
 VENV_DIR = SRC_DIR / ".venv"
 SHIM_DIR = SRC_DIR / "bin"
 

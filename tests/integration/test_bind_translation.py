@@ -5,6 +5,7 @@ reverse mount, rd- volume or keeper is left behind.
 """
 
 import os
+import signal
 import time
 
 import pytest
@@ -20,19 +21,23 @@ def project(bed):
     run_ws(["sh", "-c", f"echo hello > {path}/in.txt && echo 'k: v' > {path}/app.yml"])
     yield path
     run_ws(["rm", "-rf", path])
-    assert_nothing_left()
+    assert_nothing_left(path)
 
 
 def sh(project: str, script: str, **kw):
     return run_ws(["sh", "-c", f"cd {project} && {script}"], **kw)
 
 
-def assert_nothing_left(deadline: float = 20.0) -> None:
+def assert_nothing_left(project: str, deadline: float = 20.0) -> None:
+    """No mount or volume of this test's directory (others may be testing at the same time)."""
     end = time.monotonic() + deadline
+    mine = project.encode()
     while True:
-        mounts = run_ws(["remote-docker", "mounts"]).stdout.strip()
-        volumes = [v for v in run_dm(["docker", "volume", "ls", "-q"]).stdout.split()
-                   if v.startswith(b"rd-")]
+        mounts = [line for line in run_ws(["remote-docker", "mounts"]).stdout.splitlines()
+                  if mine in line]
+        listing = run_dm(["docker", "volume", "ls", "--format",
+                          '{{.Name}} {{.Label "remote-docker.dir"}}']).stdout.splitlines()
+        volumes = [line for line in listing if line.startswith(b"rd-") and mine in line]
         if not mounts and not volumes:
             return
         assert time.monotonic() < end, f"left behind: {mounts!r} {volumes!r}"
@@ -98,19 +103,19 @@ def test_a_detached_container_keeps_its_mount_until_removed(project) -> None:
         assert time.monotonic() < end
         time.sleep(0.1)
     assert run_ws(["docker", "rm", "-f", cid]).returncode == 0
-    assert_nothing_left()
+    assert_nothing_left(project)
 
 
 def test_a_failed_run_releases_its_mounts(project) -> None:
     result = sh(project, 'docker run -d -v "$PWD":/w no-such-image:nope true')
     assert result.returncode != 0
-    assert_nothing_left()
+    assert_nothing_left(project)
 
 
 KILLED_RUN = ("cd {project}; docker run --rm -v \"$PWD\":/w busybox sh -c "
               "'touch /w/started; sleep {sleep}; cat /w/in.txt > /w/seen' >/dev/null 2>&1 & "
               "pid=$!; for i in $(seq 1 300); do [ -e started ] && break; sleep 0.1; done; "
-              "kill -9 $pid {also}; remote-docker mounts")
+              "kill -9 $pid; remote-docker mounts")
 
 
 def wait_for(predicate, what: str, deadline: float = 60.0) -> None:
@@ -123,26 +128,40 @@ def wait_for(predicate, what: str, deadline: float = 60.0) -> None:
 @pytest.mark.slow
 def test_a_killed_shim_leaves_its_running_container_a_working_mount(project) -> None:
     """kill -9 of the client leaves the container running, as local docker does: it is served."""
-    listing = run_ws(["sh", "-c", KILLED_RUN.format(project=project, sleep=2, also="")]).stdout
+    listing = run_ws(["sh", "-c", KILLED_RUN.format(project=project, sleep=2)]).stdout
     assert b"rd-" in listing
     wait_for(lambda: sh(project, "cat seen 2>/dev/null").stdout == b"hello\n",
              "the container lost its mount when its docker client was killed")
-    assert_nothing_left(deadline=60)  # with no further call: the keeper saw the container end
+    assert_nothing_left(project, deadline=60)  # with no further call: the keeper saw the container end
+
+
+def records_of(project: str) -> list[dict]:
+    """The registry records (as ws keeps them) of mounts of this project's directory."""
+    import glob
+    import json
+
+    records = []
+    for path in glob.glob("/home/ws/.local/state/remote-docker/mounts/*.json"):
+        with open(path) as f:
+            record = json.load(f)
+        if record["local_dir"].startswith(project):
+            records.append(record)
+    return records
 
 
 @pytest.mark.slow
 def test_after_kill_9_of_shim_and_keeper_the_next_docker_call_cleans_up(project) -> None:
     """Nothing of ours alive: any later docker call starts a quiet gc."""
-    keeper = ("$(cat ~/.local/state/remote-docker/mounts/*.json | "
-              "sed -n 's/.*\"keeper\": \\([0-9]*\\).*/\\1/p')")
-    listing = run_ws(["sh", "-c", KILLED_RUN.format(project=project, sleep=0, also=keeper)]).stdout
+    listing = run_ws(["sh", "-c", KILLED_RUN.format(project=project, sleep=3)]).stdout
     assert b"rd-" in listing
-    wait_for(lambda: b"rd-" not in run_dm(["docker", "ps", "-a", "--format",
-                                           "{{.Mounts}}"]).stdout,
+    (record,) = records_of(project)
+    os.kill(record["keeper"], signal.SIGKILL)
+    volume = f"volume=rd-{record['uuid']}"
+    wait_for(lambda: not run_dm(["docker", "ps", "-aq", "--filter", volume]).stdout,
              "the container did not end")
     assert b"stale" in run_ws(["remote-docker", "mounts"]).stdout
     assert run_ws(["docker", "ps"]).returncode == 0  # the one next call
-    assert_nothing_left(deadline=60)
+    assert_nothing_left(project, deadline=60)
 
 
 @pytest.mark.slow
@@ -154,4 +173,4 @@ def test_twenty_concurrent_docker_runs_all_work_and_all_clean(project) -> None:
     assert result.stdout.split() == [b"0"] * 20, sh(project, "cat log*").stdout
     outs = sh(project, "for i in $(seq 1 20); do cat d$i/out; done").stdout.split()
     assert outs == [str(i).encode() for i in range(1, 21)]
-    assert_nothing_left(deadline=60)
+    assert_nothing_left(project, deadline=60)
