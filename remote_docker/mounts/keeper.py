@@ -107,8 +107,8 @@ class Keeper:
             theirs.close()
         labels = {"remote-docker.uuid": r.uuid, "remote-docker.owner": r.owner,
                   "remote-docker.dir": r.local_dir}
-        status, _ = self.master.capture(remote.wait_and_create_volume(r.mountpoint, r.uuid,
-                                                                      labels))
+        status, _ = self.master.capture(remote.wait_and_create_volume(
+            r.mountpoint, r.uuid, labels, r.readahead_kb))
         if status != 0:
             raise remote.explain(status, r.machine, self.log_tail())
 

@@ -43,6 +43,7 @@ class Record:
     container: str = ""  # bound container: the mount lives as long as it
     kept: bool = False  # docker-mount: lives until docker-umount
     classic_key: str = ""  # classic mode: the authorized_keys line added for it
+    readahead_kb: int = 0  # what the mount's readahead is raised to (0: left as it is)
 
     @property
     def volume(self) -> str:

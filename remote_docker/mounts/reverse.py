@@ -58,6 +58,22 @@ def mount_mode(env: dict | os._Environ = os.environ) -> str:
     return mode
 
 
+def readahead_kb(env: dict | os._Environ = os.environ) -> int:
+    """REMOTE_DOCKER_READAHEAD_KB, else ``readahead_kb`` in config.toml; 0 leaves the kernel's."""
+    from remote_docker.mounts.remote import DEFAULT_READAHEAD_KB
+
+    text = env.get("REMOTE_DOCKER_READAHEAD_KB") or config.read_settings(env).get("readahead_kb")
+    if not text:
+        return DEFAULT_READAHEAD_KB
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 1 << 20:
+        raise ConfigError(f"readahead_kb {text!r}: use a number of KiB (0 to leave the default)")
+    return value
+
+
 def owner() -> str:
     """``<user>@<workstation host>``: labels our volumes, scopes gc on the docker-machine."""
     return f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
@@ -95,7 +111,8 @@ def mount(master: ControlMaster, local_dir: str, readonly: bool = False,
     _check_mode(mode, env)
     master.ensure()
     record = Record(uuid=str(uuidlib.uuid4()), local_dir=path, machine=master.machine.spec,
-                    owner=owner(), readonly=readonly, mode=mode, creator=os.getpid())
+                    owner=owner(), readonly=readonly, mode=mode, creator=os.getpid(),
+                    readahead_kb=readahead_kb(env))
     lock = registry.create(record, env)
     try:
         channel = _start_keeper(record.uuid, lock, env)

@@ -365,3 +365,31 @@ def test_docker_mount_says_what_is_wrong_in_one_line(bed, ws_dir) -> None:
     assert result.stderr.startswith(b"docker-mount: ")
     result = run_ws(["docker-mount", ws_dir], env={"REMOTE_DOCKER_MOUNT_MODE": "bogus"})
     assert result.returncode == 125 and b"mount_mode" in result.stderr
+
+
+def readahead_kb(volume: str) -> str:
+    dev = os.stat(record_of(volume)["mountpoint"]).st_dev
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+        return f.read().strip()
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "4096"), ("512", "512"), ("0", "128")])
+def test_the_mounts_readahead_is_raised_unless_turned_off(bed, ws_dir, setting, expected) -> None:
+    served = make_dir(ws_dir)
+    env = {} if setting is None else {"REMOTE_DOCKER_READAHEAD_KB": setting}
+    volume = run_ws(["docker-mount", served], env=env, timeout=90).stdout.decode().strip()
+    assert volume.startswith("rd-")
+    try:
+        if expected == "128":  # left alone: give a wrongly started helper time to show itself
+            time.sleep(2)
+        wait_for(lambda: readahead_kb(volume) == expected, 30, f"read_ahead_kb {expected}")
+    finally:
+        assert run_ws(["docker-umount", volume]).returncode == 0
+    nothing_left(volume[3:], served)
+
+
+def test_a_bad_readahead_setting_is_one_line_and_mounts_nothing(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    result = run_ws(["docker-mount", served], env={"REMOTE_DOCKER_READAHEAD_KB": "lots"})
+    assert result.returncode != 0 and result.stdout == b""
+    assert result.stderr.decode().count("\n") == 1 and "readahead_kb" in result.stderr.decode()
