@@ -39,7 +39,8 @@ ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME = 0x1, 0x2, 0x4, 0x8
 ATTR_EXTENDED = 0x80000000
 
 MAX_FRAME = 256 * 1024 + 1024  # sftp-server's own limit (SFTP_MAX_MSG_LENGTH), plus headers
-CHUNK = 1024 * 1024  # as large as the pipes (jail.py): fewer wake-ups per MiB
+# Room for a pipe's worth (1 MiB, jail.py) and a partial frame left from the last read.
+BUFFER = 1024 * 1024 + 2 * MAX_FRAME
 
 SYS_OPENAT2 = 437  # the same on x86_64 and aarch64
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -194,6 +195,37 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
+class Frames:
+    """One direction's byte stream, read into a buffer allocated once.
+
+    Why not ``os.read``: it allocates a new object per call, and at 1 MiB
+    that is an mmap, page faults and an munmap every time, plus a copy into
+    the pending buffer; ``readv`` into the free end of one buffer costs none
+    of that (the relay sits on every byte a mount reads or writes).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray(BUFFER)
+        self.view = memoryview(self.buf)
+        self.filled = 0
+
+    def fill(self) -> tuple[int, int]:
+        """Read what is there; (bytes, frames) of whole frames at the front, (-1, 0) at EOF."""
+        got = os.readv(self.fd, [self.view[self.filled:]])
+        if not got:
+            return -1, 0
+        self.filled += got
+        return split_frames(self.view[:self.filled])
+
+    def consume(self, end: int) -> None:
+        """Drop the first ``end`` bytes (sent on); the partial frame left moves to the front."""
+        rest = self.filled - end
+        if rest:
+            self.buf[:rest] = bytes(self.view[end:self.filled])
+        self.filled = rest
+
+
 class Relay:
     """Client stream (sshfs) <-> sftp-server, answering SETSTAT and lsetstat itself."""
 
@@ -232,56 +264,51 @@ class Relay:
 
     def forward_requests(self) -> None:
         """Client -> server, taking out the requests this relay answers itself."""
-        buf = bytearray()
+        stream = Frames(self.client_in)
         try:
             while True:
-                data = os.read(self.client_in, CHUNK)
-                if not data:
+                end, _ = stream.fill()
+                if end < 0:
                     return
-                buf += data
-                end, _ = split_frames(buf)
-                pos = start = frames = 0
+                view, pos, start, frames = stream.view, 0, 0, 0
                 while pos < end:
-                    size = int.from_bytes(buf[pos:pos + 4], "big")
+                    size = int.from_bytes(view[pos:pos + 4], "big")
                     mine = None
-                    if buf[pos + 4] in (FXP_SETSTAT, FXP_EXTENDED):
-                        mine = self.intercepted(bytes(buf[pos + 4:pos + 4 + size]))
+                    if view[pos + 4] in (FXP_SETSTAT, FXP_EXTENDED):
+                        mine = self.intercepted(bytes(view[pos + 4:pos + 4 + size]))
                     if mine is not None:
-                        self._pass_to_server(buf, start, pos, frames)
+                        self._pass_to_server(view, start, pos, frames)
                         self.answer(*mine)
                         start, frames = pos + 4 + size, -1
                     pos += 4 + size
                     frames += 1
-                self._pass_to_server(buf, start, end, frames)
-                del buf[:end]
+                self._pass_to_server(view, start, end, frames)
+                stream.consume(end)
         except (OSError, ProtocolError) as exc:
             self._fail(f"client stream: {exc}")
         finally:
             os.close(self.server_in)  # sftp-server sees EOF and exits
 
-    def _pass_to_server(self, buf: bytearray, start: int, end: int, frames: int) -> None:
+    def _pass_to_server(self, view: memoryview, start: int, end: int, frames: int) -> None:
         if start == end:
             return
         with self.settled:
             self.sent += frames
-        with memoryview(buf) as whole, whole[start:end] as chunk:
-            write_all(self.server_in, chunk)
+        write_all(self.server_in, view[start:end])
 
     def forward_replies(self) -> None:
         """Server -> client, whole frames only, so replies of our own never split one."""
-        buf = bytearray()
+        stream = Frames(self.server_out)
         try:
             while True:
-                data = os.read(self.server_out, CHUNK)
-                if not data:
+                end, frames = stream.fill()
+                if end < 0:
                     return
-                buf += data
-                end, frames = split_frames(buf)
                 if not end:
                     continue
-                with self.out_lock, memoryview(buf) as whole, whole[:end] as chunk:
-                    write_all(self.client_out, chunk)
-                del buf[:end]
+                with self.out_lock:
+                    write_all(self.client_out, stream.view[:end])
+                stream.consume(end)
                 with self.settled:
                     self.answered += frames
                     self.settled.notify_all()

@@ -71,6 +71,29 @@ def test_frames_are_split_only_where_whole() -> None:
         sftp_relay.split_frames(bytearray((10 ** 7).to_bytes(4, "big") + b"x"))
 
 
+def test_a_stream_yields_whole_frames_however_it_is_cut(tmp_path) -> None:
+    """Frames of every size up to the largest, cut wherever the buffer ends."""
+    frames = [frame(bytes([n % 250 + 1]) + os.urandom(size))
+              for n, size in enumerate([0, 7, 40000, sftp_relay.MAX_FRAME - 1, 3, 70000] * 3)]
+    data = b"".join(frames)
+    path = tmp_path / "stream"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    stream = sftp_relay.Frames(fd)
+    seen, count = bytearray(), 0
+    try:
+        while True:
+            end, got = stream.fill()
+            if end < 0:
+                break
+            seen += stream.view[:end]
+            count += got
+            stream.consume(end)
+    finally:
+        os.close(fd)
+    assert (bytes(seen), count, stream.filled) == (data, len(frames), 0)
+
+
 def test_status_frame_is_sftp_v3() -> None:
     data = sftp_relay.status_frame(7, sftp_relay.FX_PERMISSION_DENIED)
     reader = sftp_relay.Reader(data[4:], 1)
