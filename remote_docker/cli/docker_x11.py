@@ -24,7 +24,7 @@ from remote_docker.errors import ExitStatus, UsageError
 PROG = "docker.x11"
 USAGE = """usage: docker.x11 [docker run options] IMAGE [COMMAND [ARG…]]
 
-Runs IMAGE on the docker-machine (docker run --rm -i [-t]) with its X11
+Runs IMAGE on the docker-machine (docker run --rm -i --init [-t]) with its X11
 windows shown on this workstation's display ($DISPLAY), through the ssh
 connection: no --net=host, no xhost +.
 """
@@ -49,7 +49,9 @@ def x11_options(socket: str, xauthority: str, remote_prefix: str) -> list[str]:
 
 
 def run_argv(args: list[str], options: list[str], interactive: bool) -> list[str]:
-    return ["run", "--rm", "-i", *(["-t"] if interactive else []), *options, *args]
+    """``--init``: a GUI program is not written to be PID 1, which ignores SIGTERM; under an
+    init, Ctrl-C, ``kill`` and closing the terminal end it as they would end it locally."""
+    return ["run", "--rm", "-i", "--init", *(["-t"] if interactive else []), *options, *args]
 
 
 def check_args(args: list[str]) -> list[str]:

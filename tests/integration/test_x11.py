@@ -67,6 +67,19 @@ def test_window_appears_on_the_workstation_display(image) -> None:
     assert not xtools.wait_for_window(name, timeout=0.5)
 
 
+def test_sigterm_ends_the_app_and_leaves_nothing(image) -> None:
+    before = sessions_left()
+    name = f"rdx11-{uuid.uuid4().hex[:10]}"
+    app = start(["docker.x11", "--name", name, image, "xeyes", "-name", name])
+    try:
+        assert xtools.wait_for_window(name)
+        app.terminate()
+        app.wait(timeout=30)
+    finally:
+        run_dm(["docker", "kill", name])
+    assert_nothing_left(name, before)
+
+
 def test_x_clients_connect_and_exit_status_passes(image) -> None:
     before = sessions_left()
     name = f"rdx11-{uuid.uuid4().hex[:10]}"

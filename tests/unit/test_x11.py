@@ -55,7 +55,7 @@ def test_no_display_is_an_error() -> None:
 def test_run_options_give_a_socket_and_no_host_network() -> None:
     options = docker_x11.x11_options("/tmp/rd-x11-1/s/X0", "/tmp/rd-x11-1/s/Xauthority", "@")
     argv = docker_x11.run_argv(["img", "xeyes"], options, interactive=False)
-    assert argv[:3] == ["run", "--rm", "-i"] and argv[-2:] == ["img", "xeyes"]
+    assert argv[:4] == ["run", "--rm", "-i", "--init"] and argv[-2:] == ["img", "xeyes"]
     assert "@/tmp/rd-x11-1/s/X0:/tmp/.X11-unix/X0" in argv
     assert "DISPLAY=:0" in argv and "QT_X11_NO_MITSHM=1" in argv
     assert not any("host" in word for word in argv)
