@@ -29,6 +29,7 @@ import measure  # noqa: E402
 import mount_report  # noqa: E402
 import mounts  # noqa: E402
 import report  # noqa: E402
+import x11  # noqa: E402
 from measure import MeasurementFailed, Probe  # noqa: E402
 
 # command -> (docker argv, runs): fewer runs where each one takes a while.
@@ -234,7 +235,7 @@ def measure_all(bed: Bed, results: dict) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="make bench: the shim and the mounts, "
                                      "against their baselines, on the test bed (as root)")
-    parser.add_argument("--only", choices=("shim", "mounts"),
+    parser.add_argument("--only", choices=("shim", "mounts", "x11"),
                         help="run one part (default: both, about 5 minutes)")
     return parser.parse_args(argv)
 
@@ -258,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.monotonic()
     try:
-        if args.only != "mounts":
+        if args.only in (None, "shim"):
             measure_all(bed, results)
-        if args.only != "shim":
+        if args.only in (None, "mounts"):
             mounts.measure_mounts(results, say)
+        if args.only in (None, "x11"):
+            x11.measure_x11(results, say)
     except MeasurementFailed as exc:
         results["error"] = str(exc)
         print(f"bench: a measurement failed, so there are no results: {exc}", file=sys.stderr)
@@ -269,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     results["meta"]["load_after"] = os.getloadavg()[0]
     results["meta"]["seconds"] = time.monotonic() - started
-    results["targets"] = (report.targets(results) if args.only != "mounts" else []) + \
-        (mount_report.targets(results["mounts"]) if args.only != "shim" else [])
+    results["targets"] = (report.targets(results) if args.only in (None, "shim") else []) + \
+        (mount_report.targets(results["mounts"]) if args.only in (None, "mounts") else []) + \
+        (x11.targets(results["x11"]) if args.only in (None, "x11") else [])
     report.print_report(results)
     say(f"\nraw numbers: {save(results)} ({results['meta']['seconds']:.0f} s)")
     return 0

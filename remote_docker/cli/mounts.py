@@ -26,7 +26,8 @@ docker-machine.  --all: every mount of this workstation on that machine.
 GC_USAGE = """usage: remote-docker gc [--quiet]
 
 Remove every mount left behind by a process that was killed: records here,
-volumes, mounts, directories and sshfs processes on the docker-machine.
+volumes, mounts, directories and sshfs processes on the docker-machine; and
+docker.x11 sessions (display relay, X socket and cookie file).
 """
 
 
@@ -127,7 +128,10 @@ def main_gc(args: list[str]) -> int:
         raise UsageError("usage: remote-docker gc [--quiet]")
     from remote_docker.mounts import gc
 
-    removed = gc.collect(_master(os.environ), quiet=quiet)
+    from remote_docker.x11 import session as x11_sessions
+
+    master = _master(os.environ)
+    removed = gc.collect(master, quiet=quiet) + x11_sessions.collect(master)
     if not quiet:
         for line in removed:
             sys.stdout.write(f"removed {line}\n")

@@ -10,9 +10,6 @@ def _not_yet(name: str) -> int:
     return ExitStatus.USAGE
 
 
-def docker_x11() -> int: return _not_yet("docker.x11")
-def apt_docker() -> int: return _not_yet("apt-docker")
-def make_dockerfile() -> int: return _not_yet("make_dockerfile")
 def docker_build() -> int: return _not_yet("docker-build")
 def docker_build_me() -> int: return _not_yet("docker.build.me")
 def docker_compose() -> int: return _not_yet("docker-compose")

@@ -10,7 +10,9 @@ the remote exit status.  So the shim speaks it directly: no ssh process per
 call, and since the master lives in a session of its own, a Ctrl-C at the
 terminal reaches only the shim, which forwards it deliberately.
 
-Only what a passenger needs is implemented: hello, alive check, new session.
+Only what a passenger needs is implemented: hello, alive check, new session,
+and opening/closing a remote forward of a unix socket (``docker.x11``: the
+master itself then relays every X connection, as ``ssh -O forward -R`` would).
 Uses ``_socket`` rather than ``socket`` (whose import pulls in ``enum``).
 """
 
@@ -21,13 +23,18 @@ import _socket
 MUX_MSG_HELLO = 0x00000001
 MUX_C_NEW_SESSION = 0x10000002
 MUX_C_ALIVE_CHECK = 0x10000004
+MUX_C_OPEN_FWD = 0x10000006
+MUX_C_CLOSE_FWD = 0x10000007
 MUX_S_OK = 0x80000001
 MUX_S_PERMISSION_DENIED = 0x80000002
 MUX_S_FAILURE = 0x80000003
 MUX_S_EXIT_MESSAGE = 0x80000004
 MUX_S_ALIVE = 0x80000005
 MUX_S_SESSION_OPENED = 0x80000006
+MUX_S_REMOTE_PORT = 0x80000007
 MUX_S_TTY_ALLOC_FAIL = 0x80000008
+MUX_FWD_REMOTE = 2
+PORT_STREAMLOCAL = 0xFFFFFFFE  # (u_int)-2: the "host" is a unix socket path
 PROTOCOL_VERSION = 4
 NO_ESCAPE_CHAR = 0xFFFFFFFF
 
@@ -63,6 +70,15 @@ class Reader:
         value = self.data[self.pos:self.pos + size]
         self.pos += size
         return value
+
+
+def forward_request(kind: int, request_id: int, listen: str, connect: tuple[str, int]) -> bytes:
+    """MUX_C_OPEN_FWD/MUX_C_CLOSE_FWD of a remote forward from a unix socket path ``listen``.
+
+    ``connect`` is (path, PORT_STREAMLOCAL) for a local unix socket, else (host, port).
+    """
+    return (u32(kind) + u32(request_id) + u32(MUX_FWD_REMOTE) + string(listen.encode())
+            + u32(PORT_STREAMLOCAL) + string(connect[0].encode()) + u32(connect[1]))
 
 
 def session_request(request_id: int, command: str, tty: bool, term: str) -> bytes:
@@ -129,6 +145,19 @@ class MuxClient:
         """The master's pid: SIGWINCH is relayed to it, as ssh's own client does."""
         self._send(u32(MUX_C_ALIVE_CHECK) + u32(self.request_id))
         return self._reply(MUX_S_ALIVE).u32()
+
+    def open_remote_forward(self, listen: str, connect: tuple[str, int]) -> None:
+        """Have the server listen on unix socket ``listen``; each connection goes to ``connect``.
+
+        The forward belongs to the master, not to this client: it stays until
+        ``close_remote_forward`` (or the master's end), so callers record it.
+        """
+        self._send(forward_request(MUX_C_OPEN_FWD, self.request_id, listen, connect))
+        self._reply(MUX_S_OK)
+
+    def close_remote_forward(self, listen: str, connect: tuple[str, int]) -> None:
+        self._send(forward_request(MUX_C_CLOSE_FWD, self.request_id, listen, connect))
+        self._reply(MUX_S_OK)
 
     def open_session(self, command: str, fds: tuple[int, int, int], tty: bool = False,
                      term: str = "") -> int:
