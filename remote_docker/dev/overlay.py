@@ -61,6 +61,7 @@ if [ ! -s $k/ssh_host_ed25519_key ] || [ ! -s $k/authorized_keys ]; then
     exit 1
 fi
 mkdir -p /run/sshd /var/empty && chmod 0755 /run/sshd
+rm -rf /run/rd-dev  # env files a killed dodo could not delete
 (unset HOME HOSTNAME PWD OLDPWD SHLVL _; export -p) > $k/environment
 sshd=$(command -v sshd || echo /usr/sbin/sshd)
 exec "$sshd" -D -e -f {OWN_DIR}/sshd_config
