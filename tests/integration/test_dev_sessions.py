@@ -19,6 +19,7 @@ import pytest
 
 from remote_docker.testbed import layout
 from tests.bedtools import run_dm, run_ws
+from tests.integration.test_signals_tty import Terminal
 
 WS_HOME = layout.home(layout.WS_USER)
 SESSIONS = WS_HOME / ".local" / "share" / "remote-docker" / "dev"
@@ -155,17 +156,29 @@ def test_busybox_session_life_cycle(project) -> None:
     assert_nothing_left(path, name, session_id)
 
 
-def test_debian_session_apt_overlay_signal_status_and_stdin(project) -> None:
+def test_debian_session_apt_overlay_run_options_signals_stdin_and_tty(project) -> None:
     path, name = project
     ok(sh(path, f"remote-docker dev init {name} --image debian:stable-slim"))
     session_id = state(name)["id"]
     ok(sh(path, "remote-docker dev build", timeout=600))  # overlay made on the way
     assert "apt-get install" in (SESSIONS / name / "overlay" / "Dockerfile").read_text()
     keep_build_cache(name, "apt")
-    ok(sh(path, "remote-docker dev run", timeout=120))
+    ok(sh(path, "remote-docker dev run -- --label rd-devtest.extra=yes", timeout=120))
+    labels = run_dm(["docker", "inspect", "--format",
+                     '{{index .Config.Labels "rd-devtest.extra"}}',
+                     f"rd-dev-{name}-{session_id}"]).stdout
+    assert labels == b"yes\n"  # docker run options pass through
     result = sh(f"{path}/sub dir", "dodo bash -c 'echo \"$PWD\" $0 $#; kill -TERM $$' a b")
     assert (result.returncode, result.stdout) == (128 + 15, f"{path}/sub dir a 1\n".encode())
     assert ok(sh(path, "echo 'echo piped' | dodo sh")) == b"piped\n"
+
+    terminal = Terminal(["sh", "-c", f"cd '{path}' && dodo sh -c 'tty; stty size; read x; "
+                                     "echo got $x; exit 4'"])
+    terminal.expect(b"40 100")
+    assert b"/dev/pts/" in terminal.seen
+    terminal.send(b"hello\r")
+    terminal.expect(b"got hello")
+    assert terminal.wait() == 4
     ok(sh(path, "remote-docker dev rm"))
     assert_nothing_left(path, name, session_id)
 
