@@ -28,6 +28,7 @@ through it, with the work dir mounted at the same path.
   status / list / history [-l] / env [VAR…]
   stop                   unmount, disconnect, stop the container (it stays)
   rm [--keep-image]      remove the container, volume, image and session dir
+  gc [--host MACHINE]    remove what sessions whose directory is gone left there
 The session: -s NAME, else $REMOTE_DOCKER_DEV, else the one whose work dir
 holds the current directory, else the only one.
 """
@@ -48,7 +49,7 @@ def parser() -> Parser:
 
     def verb(name: str) -> Parser:
         sub = verbs.add_parser(name, prog=f"remote-docker dev {name}")
-        if name != "init":
+        if name not in ("init", "list", "gc"):
             sub.add_argument("-s", "--session")
         return sub
 
@@ -76,6 +77,7 @@ def parser() -> Parser:
     verb("env").add_argument("names", nargs="*")
     verb("stop")
     verb("rm").add_argument("--keep-image", action="store_true")
+    verb("gc").add_argument("--host")
     return top
 
 
@@ -322,7 +324,18 @@ def do_rm(opts) -> int:
     return ExitStatus.OK
 
 
-VERBS = {"init": do_init, "overlay": do_overlay, "build": do_build, "push": do_push,
+def do_gc(opts) -> int:
+    from remote_docker import config
+    from remote_docker.dev import orphans
+    from remote_docker.transport.openssh import ControlMaster
+
+    spec = opts.host or config.machine_spec(os.environ)
+    for line in orphans.collect(ControlMaster(config.parse_machine(spec), os.environ)):
+        sys.stdout.write(f"removed {line}\n")
+    return ExitStatus.OK
+
+
+VERBS = {"gc": do_gc, "init": do_init, "overlay": do_overlay, "build": do_build, "push": do_push,
          "run": do_run, "start": do_run, "mount": do_mount, "umount": do_umount,
          "export": do_export, "status": do_status, "list": do_list, "history": do_history,
          "env": do_env, "stop": do_stop, "rm": do_rm}

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 
 from remote_docker.dev import keys, link, overlay
-from remote_docker.dev.session import LABEL, Session, SessionError
+from remote_docker.dev.session import LABEL, OWNER_LABEL, Session, SessionError
 from remote_docker.errors import RemoteCommandFailed, RemoteDockerError
 from remote_docker.transport import quoting
 from remote_docker.transport.openssh import ControlMaster
@@ -48,6 +48,13 @@ def shim(session: Session, args: list[str], stdin: bytes | None = None,
                           stdin=None if stdin is not None else subprocess.DEVNULL,
                           stdout=subprocess.PIPE if capture else None, env=child_env)
     return proc.returncode, proc.stdout or b""
+
+
+def labels(session: Session) -> list[str]:
+    """The session's id and this workstation user: what ``dev gc`` finds orphans by."""
+    from remote_docker.mounts.reverse import owner
+
+    return ["--label", f"{LABEL}={session.id}", "--label", f"{OWNER_LABEL}={owner()}"]
 
 
 # -- what exists ----------------------------------------------------------------------
@@ -85,7 +92,8 @@ def probe(master: ControlMaster, session: Session) -> str:
 
 def build(session: Session, env: dict | os._Environ = os.environ) -> None:
     tar = overlay.context_tar(session.context_dir)
-    status, _ = shim(session, ["build", "-t", session.image, "-"], stdin=tar, env=env)
+    status, _ = shim(session, ["build", "-t", session.image, *labels(session), "-"], stdin=tar,
+                     env=env)
     if status != 0:
         raise RemoteDockerError(f"building {session.image} failed (exit {status}); the "
                                 f"overlay is in {session.context_dir}", status)
@@ -106,11 +114,10 @@ def run(session: Session, docker_args: list[str], port: int | None,
         if not image_exists(master, session):
             raise SessionError(f"session {session.name!r} has no image yet: "
                                "'remote-docker dev build' makes it")
-        checked(master, ["docker", "volume", "create", "--label", f"{LABEL}={session.id}",
-                         session.volume])
+        checked(master, ["docker", "volume", "create", *labels(session), session.volume])
         publish = f"127.0.0.1:{port}:22" if port else "127.0.0.1::22"
         status, _ = shim(session, [
-            "create", "--name", session.container, "--label", f"{LABEL}={session.id}",
+            "create", "--name", session.container, *labels(session),
             "--hostname", session.name, "-p", publish,
             "-v", f"{session.work_dir}:{session.work_dir}",
             "-v", f"{session.volume}:{overlay.KEY_DIR}", *docker_args, session.image],

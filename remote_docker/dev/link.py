@@ -163,3 +163,24 @@ def close(session: Session, env: dict | os._Environ = os.environ) -> None:
             os.unlink(leftover)
         except FileNotFoundError:
             pass
+
+
+def sweep(known_ids: set[str], env: dict | os._Environ = os.environ) -> list[str]:
+    """Masters and logs of sessions that no longer exist here: closed, removed."""
+    import glob
+    import subprocess
+
+    removed = []
+    for path in glob.glob(os.path.join(config.runtime_dir(env), "dev-*")):
+        sid = os.path.basename(path)[len("dev-"):].removesuffix(".log")
+        if sid in known_ids:
+            continue
+        if not path.endswith(".log"):
+            subprocess.run(["ssh", "-S", path, "-O", "exit", "rd-dev"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            removed.append(f"ssh master {path}")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return removed

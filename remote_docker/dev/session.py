@@ -23,6 +23,7 @@ NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 MAX_NAME = 40
 ENV_VAR = "REMOTE_DOCKER_DEV"  # names the session commands use, like dockerdo's activate
 LABEL = "remote-docker.dev"  # on the session's image, container and volume: its id
+OWNER_LABEL = "remote-docker.dev-owner"  # and <user>@<workstation>, for `dev gc`
 
 
 class SessionError(RemoteDockerError):

@@ -202,3 +202,18 @@ def test_mistakes_are_one_line(project) -> None:
         assert result.stderr.count(b"\n") == 1 and b"Traceback" not in result.stderr, script
     ok(sh(path, "remote-docker dev rm"))
     assert not (SESSIONS / name).exists()
+
+
+def test_gc_removes_what_a_deleted_session_left(project) -> None:
+    path, name = project
+    ok(sh(path, f"remote-docker dev init {name} --image busybox:latest"))
+    session_id = state(name)["id"]
+    ok(sh(path, "remote-docker dev build", timeout=600))
+    ok(sh(path, "remote-docker dev run", timeout=120))
+    ok(run_ws(["rm", "-rf", str(SESSIONS / name)]))
+    removed = ok(sh(path, "remote-docker dev gc")).decode()
+    tag = f"rd-dev-{name}-{session_id}"
+    assert f"removed container {tag}\n" in removed and f"removed volume {tag}-keys\n" in removed
+    assert f"removed image {tag}:session\n" in removed
+    assert_nothing_left(path, name, session_id)
+    assert tag not in ok(sh(path, "remote-docker dev gc")).decode()
