@@ -88,7 +88,9 @@ def prepare(session: Session, argv: list[str], cwd: str, workdir: str | None, tt
             env: dict | os._Environ = os.environ) -> list[str]:
     """Everything before the command itself; returns the ssh argv to exec."""
     directory = where(session, cwd, workdir)
-    link.ensure(session, env)
+    from remote_docker.dev.lifecycle import connect
+
+    connect(session, env)
     tag = ""
     values = env_values(session, env)
     if values:

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 
-from remote_docker.dev import link
 from remote_docker.dev.session import Session, SessionError
 from remote_docker.errors import RemoteDockerError
 
@@ -48,7 +47,9 @@ def mount(session: Session, mount_point: str | None = None,
     if shutil.which("sshfs") is None:
         raise RemoteDockerError("sshfs is not installed on this workstation "
                                 "(Debian: apt-get install sshfs)")
-    link.ensure(session, env)
+    from remote_docker.dev.lifecycle import connect
+
+    connect(session, env)
     path = os.path.abspath(mount_point or session.default_mount_point)
     os.makedirs(path, mode=0o700, exist_ok=True)
     if os.listdir(path):

@@ -138,6 +138,22 @@ def run(session: Session, docker_args: list[str], port: int | None,
         raise SessionError(f"{exc.message} (see 'docker logs {session.container}')") from None
 
 
+def connect(session: Session, env: dict | os._Environ = os.environ) -> None:
+    """The link is up: after a restart the sshd may have another port, asked for here."""
+    if link.is_warm(session, env):
+        return
+    master = link.machine_master(session, env)
+    if container_state(master, session) != "running":
+        raise SessionError(f"the container of session {session.name!r} is not running: "
+                           "'remote-docker dev run' starts it")
+    port = published_port(master, session)
+    if port != session.port or not os.path.exists(session.ssh_config):
+        session.port = port
+        session.save()
+        link.write_config(session, env)
+    link.ensure(session, env, timeout=10)
+
+
 def published_port(master: ControlMaster, session: Session) -> int:
     out = checked(master, ["docker", "port", session.container, "22/tcp"]).decode()
     for line in out.splitlines():

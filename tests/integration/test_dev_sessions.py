@@ -122,6 +122,9 @@ def test_busybox_session_life_cycle(project) -> None:
     ok(sh(path, "dodo sh -c 'echo in-container > /root/made-there'"))
     assert ok(run_ws(["cat", f"{mounted}/root/made-there"])) == b"in-container\n"
     assert ok(run_ws(["sh", "-c", f"cd {mounted}/root && dodo pwd"])) == b"/root\n"
+    ok(run_ws(["sh", "-c", f"echo from-editor > {mounted}/root/edited"]))
+    assert ok(sh(path, "dodo sh -c 'cat /root/edited; stat -c %U /root/edited'")) == \
+        b"from-editor\nroot\n"
 
     exported = f"rd-devtest-export-{name}:1"
     ok(sh(path, f"remote-docker dev export --tag {exported}"))
@@ -137,6 +140,10 @@ def test_busybox_session_life_cycle(project) -> None:
     assert sh(path, "dodo true").returncode != 0
     ok(sh(path, "remote-docker dev run", timeout=120))
     assert presented_host_key(state(name)["port"]) == key
+    assert ok(sh(path, "dodo cat /root/made-there")) == b"in-container\n"
+
+    # a restart outside remote-docker (another port) is followed by the next dodo
+    assert run_dm(["docker", "restart", f"rd-dev-{name}-{session_id}"]).returncode == 0
     assert ok(sh(path, "dodo cat /root/made-there")) == b"in-container\n"
 
     # a key other than the pinned one is refused, never accepted
@@ -190,7 +197,7 @@ def test_mistakes_are_one_line(project) -> None:
         (f"remote-docker dev init {name} --image busybox:latest", b"exists already"),
         ("remote-docker dev run", b"no image yet"),
         ("remote-docker dev push", b"builds on the docker-machine"),
-        ("dodo true", b"no running container"),
+        ("dodo true", b"is not running"),
         (f"cd / && dodo -s {name} true", b"neither under"),
         ("remote-docker dev init Bad/Name --image x", b"session name"),
         ("remote-docker dev frobnicate", b"invalid choice"),
