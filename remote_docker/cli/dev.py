@@ -6,7 +6,6 @@ a script may want (a path, an image id, the history) to stdout.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -36,18 +35,20 @@ holds the current directory, else the only one.
 EXEC_USAGE = "usage: dodo [-s NAME] [-w DIR] [--] CMD [ARG…]   (no CMD: a login shell)\n"
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line and status 125, like the rest of remote-docker."""
+def parser():
+    """The verbs' grammar; argparse is imported here, off dodo's path."""
+    import argparse
 
-    def error(self, message: str):  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+    class Parser(argparse.ArgumentParser):
+        """Errors are one line and status 125, like the rest of remote-docker."""
 
+        def error(self, message: str):  # type: ignore[override]
+            raise UsageError(f"{self.prog}: {message}")
 
-def parser() -> Parser:
     top = Parser(prog="remote-docker dev", add_help=False)
     verbs = top.add_subparsers(dest="verb")
 
-    def verb(name: str) -> Parser:
+    def verb(name: str) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, prog=f"remote-docker dev {name}")
         if name not in ("init", "list", "gc"):
             sub.add_argument("-s", "--session")
@@ -206,7 +207,9 @@ def do_build(opts) -> int:
 
     s = _find(opts.session)
     if not os.path.exists(os.path.join(s.context_dir, "Dockerfile")):
-        do_overlay(argparse.Namespace(session=s.name, distro=None))
+        from types import SimpleNamespace
+
+        do_overlay(SimpleNamespace(session=s.name, distro=None))
     lifecycle.build(s)
     _say(f"built {s.image} on {s.machine}")
     return ExitStatus.OK

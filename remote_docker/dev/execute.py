@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 
-from remote_docker.dev import link, overlay
-from remote_docker.dev.session import Session, SessionError, container_path
+from remote_docker.dev import link
+from remote_docker.dev.session import KEY_DIR, Session, SessionError, container_path
 from remote_docker.transport import quoting
 
 ENV_DIR = "/run/rd-dev"
@@ -38,7 +37,7 @@ def command_script(argv: list[str], directory: str, env_tag: str = "") -> str:
     The image's own environment (PATH, LANG…, saved by the start script) comes
     first; an empty argv is an interactive login shell.
     """
-    lines = [f"[ -r {overlay.KEY_DIR}/environment ] && . {overlay.KEY_DIR}/environment"]
+    lines = [f"[ -r {KEY_DIR}/environment ] && . {KEY_DIR}/environment"]
     if env_tag:
         envf = f"{ENV_DIR}/{quoting.quote('env-' + env_tag)}"
         lines.append(f". {envf} || exit 125; rm -f {envf}")
@@ -88,15 +87,16 @@ def prepare(session: Session, argv: list[str], cwd: str, workdir: str | None, tt
             env: dict | os._Environ = os.environ) -> list[str]:
     """Everything before the command itself; returns the ssh argv to exec."""
     directory = where(session, cwd, workdir)
-    from remote_docker.dev.lifecycle import connect
+    if not link.is_warm(session, env):
+        from remote_docker.dev.lifecycle import connect
 
-    connect(session, env)
+        connect(session, env)
     tag = ""
     values = env_values(session, env)
     if values:
         import subprocess
 
-        tag = secrets.token_hex(8)
+        tag = os.urandom(8).hex()
         proc = subprocess.run([*link.ssh_base(session), "-T", session.host_alias,
                                upload_env_script(tag)], input=quoting.env_script(values))
         if proc.returncode != 0:

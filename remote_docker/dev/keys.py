@@ -10,9 +10,7 @@ because it is copied into the container from here each time.
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 
 from remote_docker.dev.session import Session
 from remote_docker.errors import RemoteDockerError
@@ -52,6 +50,9 @@ def pin(session: Session) -> None:
 
 def container_files(session: Session) -> bytes:
     """A tar of what the container's sshd needs, root-owned 0600, for ``docker cp -``."""
+    import io
+    import tarfile
+
     with open(session.host_key, "rb") as f:
         host_key = f.read()
     authorized = (public(session.client_key) + "\n").encode()

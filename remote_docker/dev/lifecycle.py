@@ -16,7 +16,7 @@ import shutil
 import subprocess
 
 from remote_docker.dev import keys, link, overlay
-from remote_docker.dev.session import LABEL, OWNER_LABEL, Session, SessionError
+from remote_docker.dev.session import KEY_DIR, LABEL, OWNER_LABEL, Session, SessionError
 from remote_docker.errors import RemoteCommandFailed, RemoteDockerError
 from remote_docker.transport import quoting
 from remote_docker.transport.openssh import ControlMaster
@@ -120,12 +120,12 @@ def run(session: Session, docker_args: list[str], port: int | None,
             "create", "--name", session.container, *labels(session),
             "--hostname", session.name, "-p", publish,
             "-v", f"{session.work_dir}:{session.work_dir}",
-            "-v", f"{session.volume}:{overlay.KEY_DIR}", *docker_args, session.image],
+            "-v", f"{session.volume}:{KEY_DIR}", *docker_args, session.image],
             capture=True, env=env)
         if status != 0:
             raise RemoteDockerError(f"could not create the container of session "
                                     f"{session.name!r} (exit {status})", status)
-    checked(master, ["docker", "cp", "-", f"{session.container}:{overlay.KEY_DIR}"],
+    checked(master, ["docker", "cp", "-", f"{session.container}:{KEY_DIR}"],
             stdin=keys.container_files(session))
     if state != "running":
         checked(master, ["docker", "start", session.container])

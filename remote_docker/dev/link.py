@@ -23,13 +23,18 @@ from remote_docker import config
 from remote_docker.dev.session import Session, SessionError
 from remote_docker.errors import ConnectionFailed
 from remote_docker.transport import quoting
-from remote_docker.transport.openssh import ControlMaster
+
+TYPE_CHECKING = False  # ControlMaster is imported where used: dodo's warm path needs none of it
+if TYPE_CHECKING:
+    from remote_docker.transport.openssh import ControlMaster
 
 START_TIMEOUT = 30.0  # the container's sshd is starting when `dev run` first connects
 PERSIST = "600"
 
 
-def machine_master(session: Session, env: dict | os._Environ = os.environ) -> ControlMaster:
+def machine_master(session: Session, env: dict | os._Environ = os.environ) -> "ControlMaster":
+    from remote_docker.transport.openssh import ControlMaster
+
     return ControlMaster(config.parse_machine(session.machine), env)
 
 
@@ -37,7 +42,7 @@ def control_path(session: Session, env: dict | os._Environ = os.environ) -> str:
     return os.path.join(config.runtime_dir(env), f"dev-{session.id}")
 
 
-def proxy_command(master: ControlMaster) -> str:
+def proxy_command(master: "ControlMaster") -> str:
     """A stdio forward to the container's port over the docker-machine's master."""
     argv = ["ssh", "-S", master.path, "-o", "ControlMaster=no", *master.host_key_options(),
             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-W", "127.0.0.1:%p",
@@ -49,7 +54,7 @@ def _q(path: str) -> str:
     return f'"{path}"' if any(c in path for c in " \t#") else path
 
 
-def config_text(session: Session, master: ControlMaster,
+def config_text(session: Session, master: "ControlMaster",
                 env: dict | os._Environ = os.environ) -> str:
     return "\n".join([
         f"# remote-docker dev session {session.name}: rewritten by each 'dev run'",

@@ -18,16 +18,13 @@ docker build cache for the slow step.
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 
-from remote_docker.dev.session import LABEL, Session
+from remote_docker.dev.session import KEY_DIR, LABEL, Session
 from remote_docker.errors import UsageError
 
 DISTROS = ("apt", "apk", "dnf", "yum", "bundle")
 BUILDER_IMAGE = "debian:stable-slim"
-KEY_DIR = "/etc/rd-dev"  # the session's volume: host key, authorized key, environment
 OWN_DIR = "/opt/rd-dev"  # sshd_config and the start script, from the build context
 
 PROBE_SCRIPT = (
@@ -142,6 +139,9 @@ def write_context(session: Session, distro: str, builder: str = BUILDER_IMAGE) -
 
 def context_tar(directory: str) -> bytes:
     """The build context as a tar for ``docker build -``: files owned by root."""
+    import io
+    import tarfile
+
     def root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = "root"

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
-from dataclasses import asdict, dataclass, field
 
 from remote_docker.errors import RemoteDockerError, UsageError
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 MAX_NAME = 40
 ENV_VAR = "REMOTE_DOCKER_DEV"  # names the session commands use, like dockerdo's activate
+KEY_DIR = "/etc/rd-dev"  # in the container, the session's volume: keys, environment
 LABEL = "remote-docker.dev"  # on the session's image, container and volume: its id
 OWNER_LABEL = "remote-docker.dev-owner"  # and <user>@<workstation>, for `dev gc`
 
@@ -30,21 +29,39 @@ class SessionError(RemoteDockerError):
     """No such session, or a session in a state that cannot do what was asked."""
 
 
-@dataclass
 class Session:
-    """What ``state.json`` holds; the rest of the directory is derived from ``name``."""
+    """What ``state.json`` holds; the rest of the directory is derived from ``name``.
 
-    name: str
-    id: str  # random, made at init: keeps docker-machine names unique per workstation
-    machine: str  # the docker-machine spec, fixed at init
-    base_image: str
-    work_dir: str  # absolute, symlinks resolved: mounted at the same path in the container
-    env_names: list[str] = field(default_factory=list)
-    distro: str = ""  # what overlay found (or was told): apt, apk, dnf, yum, bundle
-    port: int = 0  # the sshd's port on the docker-machine's loopback, while it runs
-    mount_point: str = ""  # where `dev mount` mounted the container's filesystem
-    created: float = 0.0
-    directory: str = field(default="", compare=False)  # not stored: where it was loaded from
+    A plain class, not a dataclass: ``dodo`` imports this on every call, and
+    ``dataclasses`` costs it ~20 ms.
+    """
+
+    FIELDS = ("name", "id", "machine", "base_image", "work_dir", "env_names", "distro", "port",
+              "mount_point", "created")
+
+    def __init__(self, name: str, id: str, machine: str, base_image: str, work_dir: str,
+                 env_names: list[str] | None = None, distro: str = "", port: int = 0,
+                 mount_point: str = "", created: float = 0.0, directory: str = "") -> None:
+        self.name = name
+        self.id = id  # random, made at init: keeps docker-machine names unique per workstation
+        self.machine = machine  # the docker-machine spec, fixed at init
+        self.base_image = base_image
+        self.work_dir = work_dir  # absolute, symlinks resolved: the same path in the container
+        self.env_names = list(env_names or [])
+        self.distro = distro  # what overlay found (or was told): apt, apk, dnf, yum, bundle
+        self.port = port  # the sshd's port on the docker-machine's loopback, while it runs
+        self.mount_point = mount_point  # where `dev mount` mounted the container's filesystem
+        self.created = created
+        self.directory = directory  # not stored: where it was loaded from
+
+    def fields(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Session) and self.fields() == other.fields()
+
+    def __repr__(self) -> str:
+        return f"Session({self.name!r}, {self.id!r})"
 
     # -- names on the docker-machine -------------------------------------------------
 
@@ -105,8 +122,7 @@ class Session:
         return self.path("container")
 
     def save(self) -> None:
-        data = asdict(self)
-        data.pop("directory")
+        data = self.fields()
         tmp = self.path(f"state.json.{os.getpid()}")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
@@ -146,7 +162,7 @@ def create(name: str, machine: str, base_image: str, work_dir: str, env_names: l
     except FileExistsError:
         raise UsageError(f"session {name!r} exists already ({directory}): use it, or "
                          f"'remote-docker dev rm -s {name}' first") from None
-    session = Session(name=name, id=secrets.token_hex(4), machine=machine,
+    session = Session(name=name, id=os.urandom(4).hex(), machine=machine,
                       base_image=base_image, work_dir=work_dir, env_names=list(env_names),
                       created=time.time(), directory=directory)
     session.save()
@@ -163,7 +179,7 @@ def load(name: str, env: dict | os._Environ = os.environ) -> Session:
     except (OSError, ValueError) as exc:
         raise SessionError(f"session {name!r}: cannot read {directory}/state.json: {exc}") \
             from None
-    known = {k: v for k, v in data.items() if k in Session.__dataclass_fields__}
+    known = {k: v for k, v in data.items() if k in Session.FIELDS}
     return Session(**known, directory=directory)
 
 
