@@ -120,17 +120,27 @@ def ensure(session: Session, env: dict | os._Environ = os.environ,
         raise SessionError(f"session {session.name!r} has no running container: "
                            "'remote-docker dev run' starts it")
     machine_master(session, env).ensure()
+    import fcntl
+
+    with open(control_path(session, env) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent dodos: one starts the master
+        _start_master(session, env, timeout)
+
+
+def _start_master(session: Session, env: dict | os._Environ, timeout: float) -> None:
     from remote_docker.hostkeys import run_tool
 
-    log = control_path(session, env) + ".log"
+    path = control_path(session, env)
+    log = path + ".log"
     argv = [*ssh_base(session), "-o", "ControlMaster=yes", "-o", f"ControlPersist={PERSIST}",
             "-f", "-N", "-E", log, session.host_alias]
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.unlink(log)
-        except FileNotFoundError:
-            pass
+    while not is_warm(session, env):
+        for stale in (path, log):  # a killed master's socket would make ssh run without one
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
         proc = run_tool(argv, timeout=60)
         if proc.returncode == 0 and is_warm(session, env):
             return
@@ -163,7 +173,7 @@ def close(session: Session, env: dict | os._Environ = os.environ) -> None:
         subprocess.run([*ssh_base(session), "-O", "exit", session.host_alias],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)
-    for leftover in (path, path + ".log"):
+    for leftover in (path, path + ".log", path + ".lock"):
         try:
             os.unlink(leftover)
         except FileNotFoundError:
@@ -177,10 +187,10 @@ def sweep(known_ids: set[str], env: dict | os._Environ = os.environ) -> list[str
 
     removed = []
     for path in glob.glob(os.path.join(config.runtime_dir(env), "dev-*")):
-        sid = os.path.basename(path)[len("dev-"):].removesuffix(".log")
+        sid, dot, _ = os.path.basename(path)[len("dev-"):].partition(".")
         if sid in known_ids:
             continue
-        if not path.endswith(".log"):
+        if not dot:  # the socket itself, not its .log or .lock
             subprocess.run(["ssh", "-S", path, "-O", "exit", "rd-dev"], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
             removed.append(f"ssh master {path}")

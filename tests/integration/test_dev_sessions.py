@@ -126,6 +126,13 @@ def test_busybox_session_life_cycle(project) -> None:
     assert ok(sh(path, "dodo sh -c 'cat /root/edited; stat -c %U /root/edited'")) == \
         b"from-editor\nroot\n"
 
+    # a master killed with -9 leaves its socket behind: two dodos at once start one again
+    check = ok(sh(path, f"ssh -F {SESSIONS / name / 'ssh_config'} -O check rd-dev-{name} 2>&1"))
+    ok(run_ws(["kill", "-9", check.decode().split("pid=")[1].split(")")[0]]))
+    both = ok(sh(path, "{ dodo echo one > one.out & dodo echo two > two.out & wait; } && "
+                       "cat one.out two.out && rm one.out two.out"))
+    assert both == b"one\ntwo\n"
+
     exported = f"rd-devtest-export-{name}:1"
     ok(sh(path, f"remote-docker dev export --tag {exported}"))
     listing = run_dm(["docker", "run", "--rm", "--entrypoint", "ls", exported, "/etc/rd-dev",
