@@ -24,7 +24,8 @@ through it, with the work dir mounted at the same path.
   exec [-w DIR] CMD…     run CMD in the container (alias: dodo CMD…)
   mount [DIR] / umount   the container's filesystem on this workstation (sshfs)
   export [--tag IMAGE] [--push]               commit the container to an image
-  status / list / history [-l] / env [VAR…]
+  status / list / env [VAR…]
+  history [-l] [--files] the commands run (--files: what changed in the container)
   stop                   unmount, disconnect, stop the container (it stays)
   rm [--keep-image]      remove the container, volume, image and session dir
   gc [--host MACHINE]    remove what sessions whose directory is gone left there
@@ -74,7 +75,9 @@ def parser():
     export.add_argument("--push", action="store_true")
     verb("status")
     verb("list")
-    verb("history").add_argument("-l", "--long", action="store_true")
+    history = verb("history")
+    history.add_argument("-l", "--long", action="store_true")
+    history.add_argument("--files", action="store_true")
     verb("env").add_argument("names", nargs="*")
     verb("stop")
     verb("rm").add_argument("--keep-image", action="store_true")
@@ -288,6 +291,12 @@ def do_history(opts) -> int:
     from remote_docker.dev import execute
     from remote_docker.transport import quoting
 
+    if opts.files:
+        from remote_docker.dev import lifecycle
+
+        sys.stdout.write("".join(f"{line}\n" for line in
+                                 lifecycle.changed_files(_find(opts.session))))
+        return ExitStatus.OK
     for entry in execute.read_history(_find(opts.session)):
         line = quoting.join([str(a) for a in entry.get("argv", [])])
         if opts.long:

@@ -177,6 +177,18 @@ def stop(session: Session, env: dict | os._Environ = os.environ) -> None:
     session.save()
 
 
+def changed_files(session: Session, env: dict | os._Environ = os.environ) -> list[str]:
+    """What the container changed in its image (``docker diff``: A added, C changed,
+    D deleted), whoever changed it, for the Dockerfile you are writing; the
+    sshd's own files in /run are left out."""
+    master = link.machine_master(session, env)
+    if not container_state(master, session):
+        raise SessionError(f"session {session.name!r} has no container")
+    lines = checked(master, ["docker", "diff", session.container]).decode().splitlines()
+    return [line for line in lines if line[2:] and line[2:] != "/run" and
+            not line[2:].startswith("/run/")]
+
+
 # -- export, rm -------------------------------------------------------------------------
 
 def export(session: Session, tag: str, push: bool, env: dict | os._Environ = os.environ) -> str:

@@ -121,6 +121,8 @@ def test_busybox_session_life_cycle(project) -> None:
     assert ok(sh(path, f"cat '{mounted}{path}/sub dir/from-exec.txt'")) == b"s3 cr$t\n"
     ok(sh(path, "dodo sh -c 'echo in-container > /root/made-there'"))
     assert ok(run_ws(["cat", f"{mounted}/root/made-there"])) == b"in-container\n"
+    changed = ok(sh(path, "remote-docker dev history --files")).decode().splitlines()
+    assert "A /root/made-there" in changed and not [c for c in changed if " /run" in c]
     assert ok(run_ws(["sh", "-c", f"cd {mounted}/root && dodo pwd"])) == b"/root\n"
     ok(run_ws(["sh", "-c", f"echo from-editor > {mounted}/root/edited"]))
     assert ok(sh(path, "dodo sh -c 'cat /root/edited; stat -c %U /root/edited'")) == \
