@@ -20,7 +20,7 @@ through it, with the work dir mounted at the same path.
   overlay [--distro apt|apk|dnf|yum|bundle]   write the Dockerfile adding an sshd
   build                  build the session image on the docker-machine
   push                   (dev build builds on the docker-machine: nothing to push)
-  run [--port N] [-- DOCKER-RUN-OPTIONS…]     start the container (again), connect
+  run [--port N] [--recreate] [-- DOCKER-RUN-OPTIONS…]  start the container (again)
   exec [-w DIR] CMD…     run CMD in the container (alias: dodo CMD…)
   mount [DIR] / umount   the container's filesystem on this workstation (sshfs)
   export [--tag IMAGE] [--push]               commit the container to an image
@@ -67,6 +67,7 @@ def parser():
     for name in ("run", "start"):
         run = verb(name)
         run.add_argument("--port", type=int)
+        run.add_argument("--recreate", action="store_true")
         run.add_argument("docker_args", nargs="*")
     verb("mount").add_argument("dir", nargs="?")
     verb("umount")
@@ -235,7 +236,7 @@ def do_run(opts) -> int:
     from remote_docker.dev import lifecycle
 
     s = _find(opts.session)
-    lifecycle.run(s, opts.docker_args, opts.port)
+    lifecycle.run(s, opts.docker_args, opts.port, recreate=opts.recreate)
     _say(f"session {s.name} is running: dodo CMD…, or "
          f"ssh -F {s.ssh_config} {s.host_alias}")
     return ExitStatus.OK

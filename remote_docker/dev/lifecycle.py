@@ -102,14 +102,23 @@ def build(session: Session, env: dict | os._Environ = os.environ) -> None:
 # -- run, stop --------------------------------------------------------------------------
 
 def run(session: Session, docker_args: list[str], port: int | None,
-        env: dict | os._Environ = os.environ) -> None:
+        env: dict | os._Environ = os.environ, recreate: bool = False) -> None:
     """Create the container if there is none, give it the keys, start it, link to it.
 
     Each step tolerates what an interrupted earlier ``run`` left: an existing
-    container is started again, with the same host key.
+    container is started again, with the same host key.  Its docker run
+    options were fixed when it was made: new ones need ``recreate``, which
+    removes it first (what it changed outside the work dir goes with it).
     """
     master = link.machine_master(session, env)
     state = container_state(master, session)
+    if state and recreate:
+        remove_container(session, env)
+        state = ""
+    elif state and (docker_args or port):
+        raise SessionError(f"the container of session {session.name!r} exists already, with "
+                           "the options it was made with: 'dev run --recreate …' makes a new "
+                           "one (after 'dev export' if you want to keep what it holds)")
     if not state:
         if not image_exists(master, session):
             raise SessionError(f"session {session.name!r} has no image yet: "
@@ -203,9 +212,8 @@ def export(session: Session, tag: str, push: bool, env: dict | os._Environ = os.
     return image_id
 
 
-def remove(session: Session, keep_image: bool, env: dict | os._Environ = os.environ) -> None:
-    """Everything of the session, here and on the docker-machine; the directory last,
-    so a failure leaves the session to ``rm`` again."""
+def remove_container(session: Session, env: dict | os._Environ = os.environ) -> ControlMaster:
+    """Unmount, disconnect, remove the container and release its work-dir mount."""
     from remote_docker.dev import fsmount
 
     fsmount.umount(session)
@@ -215,6 +223,15 @@ def remove(session: Session, keep_image: bool, env: dict | os._Environ = os.envi
     if cid:
         checked(master, ["docker", "rm", "-f", cid])
         release_work_mounts(master, cid)
+    session.port = 0
+    session.save()
+    return master
+
+
+def remove(session: Session, keep_image: bool, env: dict | os._Environ = os.environ) -> None:
+    """Everything of the session, here and on the docker-machine; the directory last,
+    so a failure leaves the session to ``rm`` again."""
+    master = remove_container(session, env)
     status, _ = engine(master, ["docker", "volume", "inspect", session.volume], quiet=True)
     if status == 0:
         checked(master, ["docker", "volume", "rm", session.volume])

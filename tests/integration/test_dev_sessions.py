@@ -188,6 +188,15 @@ def test_debian_session_apt_overlay_run_options_signals_stdin_and_tty(project) -
     assert (result.returncode, result.stdout) == (128 + 15, f"{path}/sub dir a 1\n".encode())
     assert ok(sh(path, "echo 'echo piped' | dodo sh")) == b"piped\n"
 
+    refused = sh(path, "remote-docker dev run -- --label rd-devtest.extra=two")
+    assert refused.returncode != 0 and b"--recreate" in refused.stderr
+    ok(sh(path, "remote-docker dev run --recreate -- --label rd-devtest.extra=two", timeout=120))
+    labels = run_dm(["docker", "inspect", "--format",
+                     '{{index .Config.Labels "rd-devtest.extra"}}',
+                     f"rd-dev-{name}-{session_id}"]).stdout
+    assert labels == b"two\n"
+    assert ok(sh(f"{path}/sub dir", "dodo pwd")) == f"{path}/sub dir\n".encode()
+
     terminal = Terminal(["sh", "-c", f"cd '{path}' && dodo sh -c 'tty; stty size; read x; "
                                      "echo got $x; exit 4'"])
     terminal.expect(b"40 100")
