@@ -171,3 +171,59 @@ def test_dodo_options_end_at_the_command() -> None:
         parse_exec(["--bogus", "ls"])
     with pytest.raises(UsageError):
         parse_exec(["-s"])
+
+
+class FakeMaster:
+    """A docker-machine that knows a few docker commands and fails loudly on any other."""
+
+    def __init__(self, answers: dict[str, tuple[int, bytes]]) -> None:
+        self.answers = answers
+        self.machine = config.parse_machine("dm@example")
+        self.env: dict = {}
+
+    def ensure(self) -> bool:
+        return False
+
+    def capture(self, script: str, stdin: bytes | None = None) -> tuple[int, bytes]:
+        for needle, answer in self.answers.items():
+            if needle in script:
+                return answer
+        raise AssertionError(f"unexpected command on the docker-machine: {script!r}")
+
+
+@pytest.fixture
+def fake_machine(monkeypatch):
+    def install(answers):
+        master = FakeMaster(answers)
+        monkeypatch.setattr(link, "machine_master", lambda session, env=None: master)
+        return master
+    return install
+
+
+def test_changed_files_leave_out_the_sshds_run_dir(env, tmp_path, fake_machine) -> None:
+    from remote_docker.dev import lifecycle
+
+    s = make(env, "proj", str(tmp_path / "w"))
+    fake_machine({"State.Status": (0, b"running\n"),
+                  "docker diff": (0, b"C /etc\nA /etc/x\nC /run\nA /run/sshd\nA /runner\n")})
+    assert lifecycle.changed_files(s, env) == ["C /etc", "A /etc/x", "A /runner"]
+
+
+def test_run_will_not_drop_new_options_for_an_existing_container(env, tmp_path,
+                                                                fake_machine) -> None:
+    from remote_docker.dev import lifecycle
+
+    s = make(env, "proj", str(tmp_path / "w"))
+    fake_machine({"State.Status": (0, b"exited\n")})
+    with pytest.raises(SessionError, match="--recreate"):
+        lifecycle.run(s, ["--memory", "1g"], None, env)
+
+
+def test_published_port_is_the_loopback_one(env, tmp_path) -> None:
+    from remote_docker.dev import lifecycle
+
+    s = make(env, "proj", str(tmp_path / "w"))
+    master = FakeMaster({"docker port": (0, b"0.0.0.0:1234\n127.0.0.1:32768\n")})
+    assert lifecycle.published_port(master, s) == 32768
+    with pytest.raises(SessionError, match="loopback"):
+        lifecycle.published_port(FakeMaster({"docker port": (0, b"0.0.0.0:1\n")}), s)
