@@ -36,7 +36,7 @@ holds the current directory, else the only one.
 EXEC_USAGE = "usage: dodo [-s NAME] [-w DIR] [--] CMD [ARG…]   (no CMD: a login shell)\n"
 
 
-def parser():
+def parser(args: list[str]):
     """The verbs' grammar; argparse is imported here, off dodo's path."""
     import argparse
 
@@ -44,7 +44,9 @@ def parser():
         """Errors are one line and status 125, like the rest of remote-docker."""
 
         def error(self, message: str):  # type: ignore[override]
-            raise UsageError(f"{self.prog}: {message}")
+            if "unrecognized arguments" in message and args[:1] in (["run"], ["start"]):
+                message += " (docker run options go after --)"
+            raise UsageError(f"{self.prog.removeprefix('remote-docker ')}: {message}")
 
     top = Parser(prog="remote-docker dev", add_help=False)
     verbs = top.add_subparsers(dest="verb")
@@ -102,7 +104,7 @@ def _run(args: list[str]) -> int:
         return ExitStatus.OK if args else ExitStatus.USAGE
     if args[0] == "exec":
         return run_exec(args[1:])
-    opts = parser().parse_args(args)
+    opts = parser(args).parse_args(args)
     return VERBS[opts.verb](opts)
 
 
