@@ -17,7 +17,7 @@ USAGE = """usage: remote-docker dev VERB [-s NAME] [ARGS…]
 A dev session: a container with an sshd on the docker-machine, reached by ssh
 through it, with the work dir mounted at the same path.
   init [NAME] --image IMAGE [--host MACHINE] [--env VAR]…  new session for this dir
-  overlay [--distro apt|apk|dnf|yum|bundle]   write the Dockerfile adding an sshd
+  overlay [--distro apt|apk|dnf|yum|bundle] [--builder IMAGE]  the Dockerfile adding sshd
   build                  build the session image on the docker-machine
   push                   (dev build builds on the docker-machine: nothing to push)
   run [--port N] [--recreate] [-- DOCKER-RUN-OPTIONS…]  start the container (again)
@@ -63,7 +63,10 @@ def parser(args: list[str]):
     init.add_argument("--host")
     init.add_argument("--env", action="append", default=[])
     init.add_argument("--dir")
-    verb("overlay").add_argument("--distro", choices=("apt", "apk", "dnf", "yum", "bundle"))
+    overlay_verb = verb("overlay")
+    overlay_verb.add_argument("--distro", choices=("apt", "apk", "dnf", "yum", "bundle"))
+    overlay_verb.add_argument("--builder", default="debian:stable-slim",
+                              help="where --distro bundle takes sshd and its libraries from")
     verb("build")
     verb("push")
     for name in ("run", "start"):
@@ -202,20 +205,20 @@ def do_overlay(opts) -> int:
     distro = opts.distro or lifecycle.probe(link.machine_master(s), s)
     s.distro = distro
     s.save()
-    path = overlay.write_context(s, distro)
+    path = overlay.write_context(s, distro, opts.builder)
     _say(f"overlay for {s.base_image} ({distro}): edit it freely before 'dev build'")
     sys.stdout.write(path + "\n")
     return ExitStatus.OK
 
 
 def do_build(opts) -> int:
-    from remote_docker.dev import lifecycle
+    from remote_docker.dev import lifecycle, overlay
 
     s = _find(opts.session)
     if not os.path.exists(os.path.join(s.context_dir, "Dockerfile")):
         from types import SimpleNamespace
 
-        do_overlay(SimpleNamespace(session=s.name, distro=None))
+        do_overlay(SimpleNamespace(session=s.name, distro=None, builder=overlay.BUILDER_IMAGE))
     lifecycle.build(s)
     _say(f"built {s.image} on {s.machine}")
     return ExitStatus.OK
