@@ -204,7 +204,9 @@ def test_debian_session_apt_overlay_run_options_signals_stdin_and_tty(project) -
     terminal.send(b"hello\r")
     terminal.expect(b"got hello")
     assert terminal.wait() == 4
-    ok(sh(path, "remote-docker dev rm"))
+    ok(sh(path, "remote-docker dev rm --keep-image"))
+    image = f"rd-dev-{name}-{session_id}:session"
+    assert run_dm(["docker", "image", "rm", image]).returncode == 0  # it was kept
     assert_nothing_left(path, name, session_id)
 
 
