@@ -204,6 +204,10 @@ def test_debian_session_apt_overlay_run_options_signals_stdin_and_tty(project) -
     terminal.send(b"hello\r")
     terminal.expect(b"got hello")
     assert terminal.wait() == 4
+    interrupted = Terminal(["sh", "-c", f"cd '{path}' && dodo sh -c 'echo ready; sleep 100'"])
+    interrupted.expect(b"ready")
+    interrupted.send(b"\x03")  # Ctrl-C at the terminal reaches the command in the container
+    assert interrupted.wait() == 130
     ok(sh(path, "remote-docker dev rm --keep-image"))
     image = f"rd-dev-{name}-{session_id}:session"
     assert run_dm(["docker", "image", "rm", image]).returncode == 0  # it was kept
