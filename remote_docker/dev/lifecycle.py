@@ -86,7 +86,7 @@ def probe(master: ControlMaster, session: Session) -> str:
     if status == 125:
         raise SessionError(f"cannot run {session.base_image} on {session.machine} to see what "
                            "it is (see docker's message above), or pass --distro")
-    return overlay.distro_of(out.decode(errors="replace") if status == 0 else "", 
+    return overlay.distro_of(out.decode(errors="replace") if status == 0 else "",
                              session.base_image)
 
 
