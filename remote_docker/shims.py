@@ -38,6 +38,7 @@ SHIMS: dict[str, str] = {
     "docker-machine": "remote_docker.cli.notyet:docker_machine",
     "docker-search": "remote_docker.cli.notyet:docker_search",
     "remote-docker": "remote_docker.cli.remote_docker:main",
+    "dodo": "remote_docker.cli.dev:dodo",
 }
 
 # In the first KiB of every script we write: how uninstall (and --force) tell ours.
