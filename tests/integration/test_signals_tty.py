@@ -60,19 +60,20 @@ def test_signal_reaches_the_container_without_tty(bed, transport, signum, expect
 
 
 def test_command_killed_by_sigint_kills_the_shim_by_sigint(bed) -> None:
-    proc = start_ws(["docker", "events"], "openssh", stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # a filter of its own, so no other docker events on the machine (mount keepers,
+    # port watchers) is mistaken for this one
+    marker = f"label=rd-sigint-{os.getpid()}-{time.monotonic_ns()}"
+    proc = start_ws(["docker", "events", "--filter", marker], "openssh",
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     end = time.monotonic() + 20
-    while not subprocess.run(["pgrep", "-u", "dm", "-f", "docker events"],
-                             capture_output=True).stdout:
+    while not subprocess.run(["pgrep", "-u", "dm", "-f", marker], capture_output=True).stdout:
         assert time.monotonic() < end
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGINT
     end = time.monotonic() + 10
-    while subprocess.run(["pgrep", "-u", "dm", "-f", "docker events"],
-                         capture_output=True).stdout:
+    while subprocess.run(["pgrep", "-u", "dm", "-f", marker], capture_output=True).stdout:
         assert time.monotonic() < end
         time.sleep(0.05)
 
