@@ -81,24 +81,33 @@ def _no_progress(_name: str, _total: int | None) -> Callable[[int], None]:
 
 
 def inventory_script(docker: str, names: list[str]) -> str:
-    """sh script: python3 or not, `ID SIZE LAYERS` per name (`-` if absent), then `---`
-    and the layer list of every image the engine holds, one JSON array a line."""
+    """sh script: python3 or not; `unreachable` and docker's error if the engine does not
+    answer; else `ID SIZE LAYERS` per name (`-` if absent), `---`, and the layer list
+    of every image the engine holds, one JSON array a line. One sh, fewest docker calls."""
     quoted = " ".join(quoting.quote(n) for n in names)
     return (
         "if command -v python3 >/dev/null 2>&1; then echo python3; else echo -; fi\n"
+        f"if ! ids=$({docker} image ls -aq --no-trunc 2>&1); then echo unreachable; "
+        "printf '%s\\n' \"$ids\"; exit 0; fi\n"
         f"for n in {quoted}; do i=$({docker} image inspect --format "
         f"{quoting.quote(INSPECT_FORMAT)} \"$n\" 2>/dev/null) && [ -n \"$i\" ] "
         "&& echo \"$i\" || echo -; done\n"  # a missing image prints an empty line
         "echo ---\n"
-        f"{docker} image ls -aq --no-trunc | sort -u | xargs -r {docker} image inspect "
+        f"printf '%s\\n' \"$ids\" | sort -u | xargs -r {docker} image inspect "
         "--format '{{json .RootFS.Layers}}'\n"
     )
+
+
+class EngineUnreachable(Exception):
+    """The inventory's engine did not answer; carries docker's own last line."""
 
 
 def parse_inventory(names: list[str], text: str) -> Inventory:
     import json
 
     lines = text.splitlines()
+    if len(lines) > 1 and lines[1] == "unreachable":
+        raise EngineUnreachable(_last_line("\n".join(lines[2:]).encode()) or "no reply")
     if len(lines) < len(names) + 2 or lines[len(names) + 1] != "---":
         raise TransferFailed("could not list the images of the engine: unexpected answer")
     images: dict[str, Image | None] = {}
@@ -138,19 +147,17 @@ class LocalEngine:
                               stdin=None if input is not None else subprocess.DEVNULL)
 
     def inventory(self, names: list[str]) -> Inventory:
-        script = inventory_script(quoting.quote(self.docker), names)
-        ping = self._run([self.docker, "version", "--format", "{{.Server.Version}}"])
-        if ping.returncode != 0:
-            where = self.env.get("DOCKER_HOST") or "the default socket"
-            raise LocalEngineUnavailable(
-                f"the workstation's docker engine ({where}) does not answer: "
-                f"{_last_line(ping.stderr) or 'no reply'} (set REMOTE_DOCKER_LOCAL_HOST "
-                "or local_docker_host if it listens elsewhere)")
-        done = self._run(["sh", "-c", script])
+        done = self._run(["sh", "-c", inventory_script(quoting.quote(self.docker), names)])
         if done.returncode != 0:
             raise TransferFailed(f"listing the workstation's images failed: "
                                  f"{_last_line(done.stderr)}")
-        return parse_inventory(names, done.stdout.decode())
+        try:
+            return parse_inventory(names, done.stdout.decode())
+        except EngineUnreachable as exc:
+            where = self.env.get("DOCKER_HOST") or "the default socket"
+            raise LocalEngineUnavailable(
+                f"the workstation's docker engine ({where}) does not answer: {exc} (set "
+                "REMOTE_DOCKER_LOCAL_HOST or local_docker_host if it listens elsewhere)") from None
 
     def save(self, name: str) -> subprocess.Popen:
         return subprocess.Popen([self.docker, "save", name], stdin=subprocess.DEVNULL,
@@ -179,7 +186,10 @@ class RemoteEngine:
         status, out = self.master.capture(inventory_script("docker", names))
         if status != 0:
             raise TransferFailed(f"listing the images on {self.label} failed (status {status})")
-        return parse_inventory(names, out.decode())
+        try:
+            return parse_inventory(names, out.decode())
+        except EngineUnreachable as exc:
+            raise TransferFailed(f"docker on {self.label} does not answer: {exc}") from None
 
     def _session(self, script: str, stdin: int | None, stdout: int | None) -> subprocess.Popen:
         return subprocess.Popen(self.master.session_argv(script, null_stdin=stdin is None),
@@ -330,12 +340,23 @@ def _already(image: Image, other: Inventory) -> bool:
     return there is not None and there.id == image.id
 
 
+def _both(local: LocalEngine, remote: RemoteEngine,
+          names: list[str]) -> tuple[Inventory, Inventory]:
+    """Both inventories at once: each is a few docker calls, one over ssh."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        theirs = pool.submit(remote.inventory, names)
+        ours = local.inventory(names)
+        return ours, theirs.result()
+
+
 def push(names: list[str], env: dict | os._Environ = os.environ,
          progress: Progress = _no_progress) -> list[Outcome]:
     """Send images from the workstation's engine to the docker-machine's."""
     local, remote = LocalEngine(env), RemoteEngine(env)
-    images = _require(names, local.inventory(names), local.label)
-    theirs = remote.inventory(names)
+    ours, theirs = _both(local, remote, names)
+    images = _require(names, ours, local.label)
     outcomes = []
     for image in images:
         if _already(image, theirs):
@@ -350,8 +371,7 @@ def pull(names: list[str], env: dict | os._Environ = os.environ,
          progress: Progress = _no_progress) -> list[Outcome]:
     """Bring images from the docker-machine's engine to the workstation's."""
     local, remote = LocalEngine(env), RemoteEngine(env)
-    ours = local.inventory(names)
-    found = remote.inventory(names)
+    ours, found = _both(local, remote, names)
     images = _require(names, found, remote.label)
     outcomes = []
     for image in images:

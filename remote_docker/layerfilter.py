@@ -94,7 +94,7 @@ class LayerFilter:
         if len(parts) == 3 and parts[:2] == ["blobs", "sha256"]:
             digest = "sha256:" + parts[2]
             return self.diff_ids.index(digest) if digest in self.diff_ids else None
-        if len(parts) == 2 and parts[1] == "layer.tar":
+        if len(parts) == 2 and parts[1] == "layer.tar" and self.chains:
             found = legacy_layer_index(parts[0], self.v1_json.get(parts[0], b""), self.chains)
             return len(self.chains) - 1 if found is None else found
         return None
