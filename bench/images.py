@@ -28,7 +28,7 @@ from remote_docker.testbed import dm_command, dm_env, layout, ws_command, ws_env
 MiB = 1 << 20
 BIG = 99 * MiB
 CHANGED = 1 * MiB
-ROUNDS = 3
+ROUNDS = 5
 COLUMNS = ("ours", "save|load", "save|zstd|load")
 
 

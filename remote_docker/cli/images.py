@@ -15,12 +15,13 @@ from remote_docker.errors import ExitStatus, UsageError
 
 USAGE = """usage: remote-docker {verb} [--quiet] IMAGE…
 
-{what}, without a registry: only the layers
-the other side lacks are sent.  An image already there is left alone.
+{what}
+without a registry: only the layers the other side lacks are sent, and an
+image already there is left alone.  --quiet: no progress bar.
 """
 WHAT = {
-    "push": "Send images from the workstation's own docker engine to the docker-machine",
-    "pull": "Bring images from the docker-machine to the workstation's own docker engine",
+    "push": "Send images from the workstation's own docker engine to the docker-machine,",
+    "pull": "Bring images from the docker-machine to the workstation's own docker engine,",
 }
 
 
@@ -75,6 +76,9 @@ def progress_bar(enabled: bool):
     if not enabled:
         yield lambda _name, _total: (lambda _n: None)
         return
+    from remote_docker.deps import ensure_site_packages
+
+    ensure_site_packages()  # the shims run python -IS
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
                                TimeElapsedColumn, TransferSpeedColumn)

@@ -175,3 +175,13 @@ def test_ctrl_c_during_a_push_loads_nothing_and_leaves_nothing(names, ws_dir) ->
     leftovers = subprocess.run(["pgrep", "-u", layout.WS_USER, "-f", f"save {big}"],
                                capture_output=True)
     assert leftovers.stdout == b""
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(family) -> None:
+    parent, _ = family
+    on_tty = run_ws(["script", "-qec", f"remote-docker push {parent}", "/dev/null"])
+    assert on_tty.returncode == 0, on_tty.stdout
+    assert b"\x1b[" in on_tty.stdout and b"pushed to the docker-machine" in on_tty.stdout
+    run_dm(["docker", "image", "rm", parent])
+    piped = run_ws(["remote-docker", "push", parent])
+    assert piped.returncode == 0 and piped.stderr == b"" and b"\x1b[" not in piped.stdout
