@@ -25,6 +25,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))  # this checkout's remote_docker, not 
 from remote_docker.testbed import dm_command, dm_env, is_up, sync_code, ws_command, ws_env  # noqa: E402
 from remote_docker.testbed import layout  # noqa: E402
 
+import images  # noqa: E402
 import measure  # noqa: E402
 import mount_report  # noqa: E402
 import mounts  # noqa: E402
@@ -235,8 +236,8 @@ def measure_all(bed: Bed, results: dict) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="make bench: the shim and the mounts, "
                                      "against their baselines, on the test bed (as root)")
-    parser.add_argument("--only", choices=("shim", "mounts", "x11"),
-                        help="run one part (default: both, about 5 minutes)")
+    parser.add_argument("--only", choices=("shim", "mounts", "x11", "images"),
+                        help="run one part (default: all, about 7 minutes)")
     return parser.parse_args(argv)
 
 
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             mounts.measure_mounts(results, say)
         if args.only in (None, "x11"):
             x11.measure_x11(results, say)
+        if args.only in (None, "images"):
+            images.measure_images(results, say)
     except MeasurementFailed as exc:
         results["error"] = str(exc)
         print(f"bench: a measurement failed, so there are no results: {exc}", file=sys.stderr)
@@ -274,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["seconds"] = time.monotonic() - started
     results["targets"] = (report.targets(results) if args.only in (None, "shim") else []) + \
         (mount_report.targets(results["mounts"]) if args.only in (None, "mounts") else []) + \
-        (x11.targets(results["x11"]) if args.only in (None, "x11") else [])
+        (x11.targets(results["x11"]) if args.only in (None, "x11") else []) + \
+        (images.targets(results["images"]) if "images" in results else [])
     report.print_report(results)
     say(f"\nraw numbers: {save(results)} ({results['meta']['seconds']:.0f} s)")
     return 0

@@ -231,6 +231,20 @@ def translate_paths(env: dict | os._Environ = os.environ) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
+def local_docker_host(env: dict | os._Environ = os.environ) -> str:
+    """The workstation's own engine, when it is not on docker's default socket ("" if so).
+
+    ``REMOTE_DOCKER_LOCAL_HOST`` or ``local_docker_host``: a DOCKER_HOST value
+    (e.g. rootless docker's ``unix:///run/user/1000/docker.sock``) given to the
+    local docker client only. Setting DOCKER_HOST itself would send every
+    shim call to the local engine, as it names a daemon explicitly.
+    """
+    value = env.get("REMOTE_DOCKER_LOCAL_HOST")
+    if value is None:
+        value = read_settings(env).get("local_docker_host", "")
+    return value.strip()
+
+
 def control_persist(env: dict | os._Environ = os.environ) -> str:
     """How long an idle master connection is kept, in ssh's ControlPersist syntax."""
     value = env.get("REMOTE_DOCKER_PERSIST") or read_settings(env).get("control_persist") or "600"

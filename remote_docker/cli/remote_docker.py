@@ -24,6 +24,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "mounts": ("mounts", "list live reverse mounts (uuid, workstation dir, container, age)"),
     "gc": ("mounts", "remove reverse mounts left behind by killed processes [--quiet]"),
     "dev": ("dev", "dev sessions: ssh into a container on the docker-machine (dodo CMD…)"),
+    "push": ("images", "send images to the docker-machine, only the layers it lacks"),
+    "pull": ("images", "bring images back from the docker-machine, only the layers missing here"),
     "testbed": ("testbed", "the local test bed: up | down | status | exec -- CMD (root)"),
     "version": ("", "print remote-docker's version"),
 }

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from remote_docker.testbed import code, display, dockerd, fuse, images, layout, mounts
-from remote_docker.testbed import packages, sshd, users
+from remote_docker.testbed import packages, sshd, users, wsdocker
 from remote_docker.testbed.process import processes_of, terminate
 from remote_docker.testbed.runas import require_root
 
@@ -33,6 +33,7 @@ UP_STEPS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("host keys", sshd.pin_host_keys),
     ("fuse", fuse.ensure),
     ("images", images.ensure),
+    ("ws docker", wsdocker.ensure),
     ("display", display.ensure),
     ("code", code.ensure),
     ("ws config", users.ensure_runtime_and_config),
@@ -115,6 +116,7 @@ def down(say: Say = _quiet) -> None:
         lambda: _kill_user(layout.NO_DOCKER_USER),
         _unmounted,
         dockerd.remove_containers_and_volumes,
+        wsdocker.stop,
         dockerd.stop,
     ]
     with exclusive():
@@ -145,6 +147,7 @@ def status() -> list[tuple[str, bool]]:
         ("sshd ws", sshd.running(sshd.WORKSTATION)),
         ("fuse", fuse.ok()),
         ("images", dockerd.answering() and images.ok()),
+        ("ws docker", wsdocker.running()),
         ("display", display.answering()),
         ("code", code.ok()),
     ]

@@ -79,3 +79,15 @@ def home(user: str) -> Path:
         return Path(pwd.getpwnam(user).pw_dir)
     except KeyError:
         return Path("/home") / user
+
+# The workstation's own engine (image push/pull between engines): a second
+# dockerd with its own socket, data, exec root and pidfile, no bridge and no
+# iptables, so it never touches the docker-machine's engine or its networks.
+WS_DOCKER_RUN_DIR = Path("/run/remote-docker-testbed")
+WS_DOCKER_SOCKET = WS_DOCKER_RUN_DIR / "ws-docker.sock"
+WS_DOCKER_HOST = f"unix://{WS_DOCKER_SOCKET}"
+WS_DOCKERD_PIDFILE = WS_DOCKER_RUN_DIR / "ws-docker.pid"
+WS_DOCKER_EXEC_ROOT = WS_DOCKER_RUN_DIR / "ws-docker-exec"
+WS_DOCKER_DATA_ROOT = STATE_DIR / "ws-docker"
+WS_DOCKERD_CONFIG = STATE_DIR / "ws-docker.json"
+WS_DOCKERD_LOG = STATE_DIR / "ws-dockerd.log"

@@ -50,10 +50,13 @@ def ws_command(argv: Sequence[str]) -> list[str]:
 
 def ws_env() -> dict[str, str]:
     """The workstation user's environment: the shims first on PATH, the display,
-    and the docker-machine named by REMOTE_DOCKER_HOST."""
+    the docker-machine named by REMOTE_DOCKER_HOST, and ws's own engine
+    (REMOTE_DOCKER_LOCAL_HOST: not DOCKER_HOST, which would send the shim's
+    every call to the local engine)."""
     return {
         **_login_env(layout.WS_USER, layout.WS_PATH),
         "REMOTE_DOCKER_HOST": layout.DM_HOST,
+        "REMOTE_DOCKER_LOCAL_HOST": layout.WS_DOCKER_HOST,  # ws's own engine, not dm's
         "DISPLAY": layout.DISPLAY,
         "XAUTHORITY": str(layout.home(layout.WS_USER) / ".Xauthority"),
         "XDG_RUNTIME_DIR": str(layout.runtime_dir(layout.WS_USER)),

@@ -35,6 +35,22 @@ def find_local_docker(env: dict | os._Environ = os.environ, own: str | None = No
     return None
 
 
+def local_client_env(argv: list[str], env: dict | os._Environ = os.environ) -> dict[str, str]:
+    """The environment for the local docker client: ``env``, plus DOCKER_HOST naming the
+    workstation's own engine when one is configured and the user named no endpoint."""
+    from remote_docker import config
+
+    client_env = dict(env)
+    engine = config.local_docker_host(env)
+    if not engine or env.get("DOCKER_HOST") or env.get("DOCKER_CONTEXT"):
+        return client_env
+    from remote_docker import dockercli
+
+    if not dockercli.parse(argv).explicit_endpoint:
+        client_env["DOCKER_HOST"] = engine
+    return client_env
+
+
 def exec_local_docker(argv: list[str], why: str, env: dict | os._Environ = os.environ,
                       own: str | None = None) -> None:
     """Replace this process with the local docker client; never returns."""
@@ -42,4 +58,4 @@ def exec_local_docker(argv: list[str], why: str, env: dict | os._Environ = os.en
     if docker is None:
         raise UsageError(f"{why}, but there is no local docker client on PATH besides "
                          "remote-docker's shim")
-    os.execv(docker, [docker, *argv])
+    os.execve(docker, [docker, *argv], local_client_env(argv, env))

@@ -1,0 +1,170 @@
+"""`remote-docker push` against `docker save | ssh dm docker load`, on the bed.
+
+A ~100 MiB image (busybox, a 99 MiB layer, a 1 MiB layer) is built on the
+workstation's engine, then a rebuild of it whose 1 MiB layer changed. Each
+round, with neither on the docker-machine: the first push of v1, then the
+push of v2 (the rebuild), by ours and by the baseline, in alternating order.
+The baseline rides the same ControlMaster socket as ours, so both pay the
+same connection; its bytes are the size of `docker save`'s stream. A third
+column, the baseline with `zstd -1` on both ends, tells whether compressing
+on the wire would pay on this link.
+
+Bytes for ours are what its summary line reports: counted at the ssh pipe.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import measure
+from measure import MeasurementFailed
+from remote_docker.testbed import dm_command, dm_env, layout, ws_command, ws_env
+
+MiB = 1 << 20
+BIG = 99 * MiB
+CHANGED = 1 * MiB
+ROUNDS = 5
+COLUMNS = ("ours", "save|load", "save|zstd|load")
+
+
+def _ws_env() -> dict[str, str]:
+    return {**ws_env(), "DOCKER_HOST": layout.WS_DOCKER_HOST}
+
+
+def _client() -> str:
+    client = shutil.which("docker", path=layout.SYSTEM_PATH)
+    if not client:
+        raise MeasurementFailed("images", [], 0, "no docker client on " + layout.SYSTEM_PATH)
+    return client
+
+
+def _socket() -> str:
+    return str(Path(ws_env()["XDG_RUNTIME_DIR"]) / "remote-docker" / f"cm-{layout.DM_HOST}")
+
+
+class Images:
+    """The two versions of the image on ws's engine, and how each column sends one."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.name = f"rdbench-images-{uuid.uuid4().hex[:8]}"
+        self.scratch = scratch
+        self.client = _client()
+
+    def build(self, version: str, seed: str) -> str:
+        tag = f"{self.name}:{version}"
+        context = self.scratch / version
+        context.mkdir(parents=True, exist_ok=True)
+        (context / "Dockerfile").write_text(
+            "FROM busybox:latest\n"
+            f"RUN head -c {BIG} /dev/urandom > /big.bin\n"
+            f"RUN echo {seed} && head -c {CHANGED} /dev/urandom > /changed.bin\n")
+        measure.capture(f"build {tag}", ws_command(
+            [self.client, "build", "-q", "-t", tag, str(context)]), _ws_env())
+        return tag
+
+    def save_bytes(self, tag: str, zstd: bool = False) -> int:
+        """The size of `docker save`'s stream (zstd -1'ed): what a baseline sends."""
+        script = f"{self.client} save {tag} | " + ("zstd -q -1 | " if zstd else "") + "wc -c"
+        return int(measure.capture(f"size of {tag}", ws_command(["sh", "-c", script]),
+                                   _ws_env()).strip())
+
+    def ours(self, tag: str) -> tuple[float, int]:
+        started = time.perf_counter()
+        out = measure.capture(f"remote-docker push {tag}",
+                              ws_command([str(layout.SHIM_DIR / "remote-docker"), "push", tag]),
+                              ws_env())
+        seconds = time.perf_counter() - started
+        found = re.search(r"(\d+) bytes", out)
+        if not found:
+            raise MeasurementFailed("remote-docker push", [], 0, f"no byte count in {out!r}")
+        return seconds, int(found.group(1))
+
+    def baseline(self, tag: str, zstd: bool) -> float:
+        ssh = f"ssh -S {_socket()} -o BatchMode=yes {layout.DM_HOST}"
+        if zstd:
+            script = f"{self.client} save {tag} | zstd -q -1 | {ssh} 'zstd -q -d | docker load -q'"
+        else:
+            script = f"{self.client} save {tag} | {ssh} docker load -q"
+        started = time.perf_counter()
+        measure.capture(f"save|load {tag}", ws_command(["sh", "-c", script]), _ws_env())
+        return time.perf_counter() - started
+
+    def clear_dm(self) -> None:
+        """Neither version on the docker-machine (busybox, which they build on, stays)."""
+        for version in ("v1", "v2"):
+            measure.capture("rmi", dm_command(["docker", "image", "rm", f"{self.name}:{version}"]),
+                            dm_env(), check=False)
+
+    def remove(self) -> None:
+        self.clear_dm()
+        for version in ("v1", "v2"):
+            measure.capture("rmi", ws_command([self.client, "image", "rm",
+                                               f"{self.name}:{version}"]), _ws_env(), check=False)
+
+
+def measure_images(results: dict, say: Callable[[str], None]) -> None:
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="rdbench-images-", dir="/tmp"))
+    scratch.chmod(0o755)
+    images = Images(scratch)
+    times: dict[str, dict[str, list[float]]] = {c: {"first": [], "rebuild": []} for c in COLUMNS}
+    sent: dict[str, dict[str, int]] = {c: {} for c in COLUMNS}
+    try:
+        v1, v2 = images.build("v1", "one"), images.build("v2", "two")
+        measure.capture("warm master", ws_command([str(layout.SHIM_DIR / "docker"), "version"]),
+                        ws_env())
+        say(f"images: {ROUNDS} rounds of first push + rebuild push, per column …")
+        for round_number in range(ROUNDS):
+            order = COLUMNS[round_number % 3:] + COLUMNS[:round_number % 3]
+            for column in order:
+                images.clear_dm()
+                for step, tag in (("first", v1), ("rebuild", v2)):
+                    if column == "ours":
+                        seconds, sent[column][step] = images.ours(tag)
+                    else:
+                        seconds = images.baseline(tag, zstd=column != "save|load")
+                    times[column][step].append(seconds)
+        for column, zstd in (("save|load", False), ("save|zstd|load", True)):
+            sent[column] = {"first": images.save_bytes(v1, zstd),
+                            "rebuild": images.save_bytes(v2, zstd)}
+    finally:
+        images.remove()
+        shutil.rmtree(scratch, ignore_errors=True)
+    results["images"] = {
+        "big_bytes": BIG, "changed_bytes": CHANGED, "rounds": ROUNDS,
+        "times": {c: {s: measure.summary(t) for s, t in steps.items()} for c, steps in times.items()},
+        "bytes": sent,
+    }
+    for line in table(results["images"]):
+        say(line)
+
+
+def table(found: dict) -> list[str]:
+    lines = [f"{'images':<16}{'first push (s)':>16}{'bytes':>12}{'rebuild push (s)':>18}"
+             f"{'bytes':>12}", "-" * 74]
+    for column, steps in found["times"].items():
+        sent = found["bytes"].get(column, {})
+        lines.append(f"{column:<16}{steps['first']['median']:>16.2f}"
+                     f"{sent.get('first', '-'):>12}{steps['rebuild']['median']:>18.2f}"
+                     f"{sent.get('rebuild', '-'):>12}")
+    return lines
+
+
+def targets(found: dict) -> list[dict]:
+    ours, base = found["times"]["ours"], found["times"]["save|load"]
+    rebuild = found["bytes"]["ours"]["rebuild"]
+    limit = 1.05 * found["changed_bytes"]
+    first, first_base = ours["first"]["median"], base["first"]["median"]
+    return [
+        {"target": "images: re-push sends <= 1.05 x the changed layer", "passed": rebuild <= limit,
+         "detail": f"{rebuild} bytes vs 1.05 x {found['changed_bytes']} = {limit:.0f}"},
+        {"target": "images: first push no slower than save|ssh load",
+         "passed": first <= first_base,
+         "detail": f"{first:.2f} s vs {first_base:.2f} s = {first / first_base:.2f}x"},
+    ]

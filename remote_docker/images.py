@@ -1,0 +1,383 @@
+"""Layer-aware image transfer between the workstation's engine and the docker-machine's.
+
+`push` sends images from the workstation's own docker engine to the
+docker-machine, `pull` brings them back; no registry on either side. Each
+side is asked, in one call, which layers (chain IDs) it holds; the sender's
+`docker save` stream is then filtered on the fly (``layerfilter``) so that
+only the layers the receiver lacks travel, straight into the receiver's
+`docker load`. No temporary file on the workstation; `docker load` itself
+reads the whole archive before it loads anything, so a transfer that is cut
+short (Ctrl-C, a dead connection, a failed save) loads nothing at all.
+
+One `docker save` per image, because a 20.10 archive only tells its top layer
+apart when it holds a single image; after each image the receiver's layer
+set grows by that image's chains, so a second image sharing them sends none.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from remote_docker import config, layerfilter
+from remote_docker.errors import RemoteDockerError, UsageError
+from remote_docker.transport import quoting
+from remote_docker.transport.local import find_local_docker, local_client_env
+
+CHUNK = 1 << 20
+INSPECT_FORMAT = "{{.Id}} {{.Size}} {{json .RootFS.Layers}}"
+
+
+class LocalEngineUnavailable(RemoteDockerError):
+    """No docker client or no engine on the workstation: push and pull need one."""
+
+
+class TransferFailed(RemoteDockerError):
+    """save, the connection or load failed; nothing was loaded."""
+
+
+@dataclass
+class Image:
+    name: str
+    id: str
+    size: int
+    diff_ids: list[str]
+
+
+@dataclass
+class Inventory:
+    """What one engine holds: the requested images and every layer chain it has."""
+
+    images: dict[str, Image | None]
+    chains: set[str] = field(default_factory=set)
+    has_python: bool = True
+
+
+@dataclass
+class Outcome:
+    """One image's transfer, for the summary line and for tests and benchmarks."""
+
+    name: str
+    image_id: str
+    layers: int
+    layers_sent: int
+    bytes_sent: int
+    seconds: float
+
+    @property
+    def noop(self) -> bool:
+        return self.layers_sent == 0 and self.bytes_sent == 0
+
+
+Progress = Callable[[str, int | None], Callable[[int], None]]
+
+
+def _no_progress(_name: str, _total: int | None) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+def inventory_script(docker: str, names: list[str]) -> str:
+    """sh script: python3 or not; `unreachable` and docker's error if the engine does not
+    answer; else `ID SIZE LAYERS` per name (`-` if absent), `---`, and the layer list
+    of every image the engine holds, one JSON array a line. One sh, fewest docker calls."""
+    quoted = " ".join(quoting.quote(n) for n in names)
+    return (
+        "if command -v python3 >/dev/null 2>&1; then echo python3; else echo -; fi\n"
+        f"if ! ids=$({docker} image ls -aq --no-trunc 2>&1); then echo unreachable; "
+        "printf '%s\\n' \"$ids\"; exit 0; fi\n"
+        f"for n in {quoted}; do i=$({docker} image inspect --format "
+        f"{quoting.quote(INSPECT_FORMAT)} \"$n\" 2>/dev/null) && [ -n \"$i\" ] "
+        "&& echo \"$i\" || echo -; done\n"  # a missing image prints an empty line
+        "echo ---\n"
+        f"printf '%s\\n' \"$ids\" | sort -u | xargs -r {docker} image inspect "
+        "--format '{{json .RootFS.Layers}}'\n"
+    )
+
+
+class EngineUnreachable(Exception):
+    """The inventory's engine did not answer; carries docker's own last line."""
+
+
+def parse_inventory(names: list[str], text: str) -> Inventory:
+    import json
+
+    lines = text.splitlines()
+    if len(lines) > 1 and lines[1] == "unreachable":
+        raise EngineUnreachable(_last_line("\n".join(lines[2:]).encode()) or "no reply")
+    if len(lines) < len(names) + 2 or lines[len(names) + 1] != "---":
+        raise TransferFailed("could not list the images of the engine: unexpected answer")
+    images: dict[str, Image | None] = {}
+    for name, line in zip(names, lines[1:len(names) + 1]):
+        if line == "-":
+            images[name] = None
+            continue
+        image_id, size, layers = line.split(" ", 2)
+        images[name] = Image(name, image_id, int(size), json.loads(layers))
+    chains: set[str] = set()
+    for line in lines[len(names) + 2:]:
+        if line.strip():
+            chains.update(layerfilter.chain_ids(json.loads(line)))
+    return Inventory(images, chains, has_python=lines[0] == "python3")
+
+
+def _last_line(data: bytes) -> str:
+    lines = [l.strip() for l in data.decode(errors="replace").splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+class LocalEngine:
+    """The workstation's own docker: its client on PATH (not our shim), its engine
+    on the default socket or where REMOTE_DOCKER_LOCAL_HOST/local_docker_host say."""
+
+    def __init__(self, env: dict | os._Environ) -> None:
+        docker = find_local_docker(env)
+        if docker is None:
+            raise LocalEngineUnavailable("no local docker client on PATH (besides "
+                                         "remote-docker's shim): install docker on the workstation")
+        self.docker = docker
+        self.env = local_client_env([], env)
+        self.label = "the workstation"
+
+    def _run(self, argv: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, input=input, capture_output=True, env=self.env,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    def inventory(self, names: list[str]) -> Inventory:
+        done = self._run(["sh", "-c", inventory_script(quoting.quote(self.docker), names)])
+        if done.returncode != 0:
+            raise TransferFailed(f"listing the workstation's images failed: "
+                                 f"{_last_line(done.stderr)}")
+        try:
+            return parse_inventory(names, done.stdout.decode())
+        except EngineUnreachable as exc:
+            where = self.env.get("DOCKER_HOST") or "the default socket"
+            raise LocalEngineUnavailable(
+                f"the workstation's docker engine ({where}) does not answer: {exc} (set "
+                "REMOTE_DOCKER_LOCAL_HOST or local_docker_host if it listens elsewhere)") from None
+
+    def save(self, name: str) -> subprocess.Popen:
+        return subprocess.Popen([self.docker, "save", name], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+
+    def load(self) -> subprocess.Popen:
+        return subprocess.Popen([self.docker, "load", "-q"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+
+
+class RemoteEngine:
+    """The docker-machine's engine, over the ControlMaster connection."""
+
+    def __init__(self, env: dict | os._Environ) -> None:
+        from remote_docker.transport.openssh import ControlMaster
+
+        spec = config.machine_spec(env)
+        if spec == config.LOCAL:
+            raise UsageError("push and pull move images to and from a docker-machine, but "
+                             "REMOTE_DOCKER_HOST=local names none")
+        self.master = ControlMaster(config.parse_machine(spec), env)
+        self.label = self.master.machine.spec
+
+    def inventory(self, names: list[str]) -> Inventory:
+        self.master.ensure()
+        status, out = self.master.capture(inventory_script("docker", names))
+        if status != 0:
+            raise TransferFailed(f"listing the images on {self.label} failed (status {status})")
+        try:
+            return parse_inventory(names, out.decode())
+        except EngineUnreachable as exc:
+            raise TransferFailed(f"docker on {self.label} does not answer: {exc}") from None
+
+    def _session(self, script: str, stdin: int | None, stdout: int | None) -> subprocess.Popen:
+        return subprocess.Popen(self.master.session_argv(script, null_stdin=stdin is None),
+                                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                stdout=stdout, stderr=subprocess.PIPE)
+
+    def load(self) -> subprocess.Popen:
+        return self._session("docker load -q", subprocess.PIPE, subprocess.PIPE)
+
+    def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
+        """`docker save`, filtered on the docker-machine by this very layerfilter module."""
+        import json
+
+        save = "docker save " + quoting.quote(image.name)
+        if filtered:
+            spec = json.dumps({"layers": image.diff_ids, "present": sorted(present)})
+            source = Path(layerfilter.__file__).read_text()
+            save += " | python3 -c " + quoting.quote(source) + " " + quoting.quote(spec)
+        return self._session(save, None, subprocess.PIPE)
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, bytes]:
+    """Wait for a process whose stdout we no longer read; its status and stderr."""
+    if proc.stdout is not None and not proc.stdout.closed:
+        proc.stdout.read()
+    err = proc.stderr.read() if proc.stderr is not None else b""
+    return proc.wait(), err
+
+
+def _kill(*procs: subprocess.Popen | None) -> None:
+    """Stop a transfer that failed: the receiver's load must see a cut stream, not an end."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+    for proc in procs:
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+            proc.wait()
+
+
+class _CountingSink:
+    """The wire: counts what is written so the summary reports bytes really sent."""
+
+    def __init__(self, pipe, tick: Callable[[int], None]) -> None:
+        self.pipe, self.tick, self.count = pipe, tick, 0
+
+    def write(self, data: bytes) -> int:
+        self.pipe.write(data)
+        self.count += len(data)
+        self.tick(len(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self.pipe.flush()
+
+
+def _explain(exc: BaseException, save: subprocess.Popen, save_where: str,
+             load: subprocess.Popen, load_where: str) -> TransferFailed:
+    """Why a stream broke: a failed save says so on stderr, else a failed load, else exc."""
+    for stream in (load.stdin, save.stdout):
+        try:
+            stream.close()
+        except OSError:  # the pipe's reader is gone
+            pass
+    save_status, save_err = save.wait(), save.stderr.read()
+    load_status, load_err = load.wait(), load.stderr.read()
+    if save_status > 0 and save_err.strip():
+        return TransferFailed(f"docker save on {save_where} failed: {_last_line(save_err)}")
+    if load_status != 0 and load_err.strip():
+        return TransferFailed(f"docker load on {load_where} failed: {_last_line(load_err)}")
+    return TransferFailed(f"the transfer from {save_where} to {load_where} broke: {exc}")
+
+
+def _missing(image: Image, present: set[str]) -> int:
+    return sum(chain not in present for chain in layerfilter.chain_ids(image.diff_ids))
+
+
+def _check(step: str, status: int, err: bytes, where: str) -> None:
+    if status != 0:
+        raise TransferFailed(f"{step} on {where} failed: {_last_line(err) or f'status {status}'}")
+
+
+def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
+             progress: Progress) -> Outcome:
+    started = time.monotonic()
+    layers_sent = _missing(image, present)
+    tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
+    save = load = None
+    try:
+        save = local.save(image.name)
+        load = remote.load()
+        sink = _CountingSink(load.stdin, tick)
+        try:
+            layerfilter.filter_archive(save.stdout, sink, image.diff_ids, present)
+        except (OSError, EOFError, layerfilter.tarfile.TarError) as exc:
+            raise _explain(exc, save, local.label, load, remote.label) from None
+        _check("docker save", *_finish(save), local.label)
+        load.stdin.close()
+        _check("docker load", *_finish(load), remote.label)
+    except BaseException:
+        _kill(save, load)
+        raise
+    return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, sink.count,
+                   time.monotonic() - started)
+
+
+def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
+             filtered: bool, progress: Progress) -> Outcome:
+    started = time.monotonic()
+    layers_sent = _missing(image, present) if filtered else len(image.diff_ids)
+    tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
+    save = load = None
+    count = 0
+    try:
+        save = remote.save(image, present, filtered)
+        load = local.load()
+        fd = save.stdout.fileno()
+        while chunk := os.read(fd, CHUNK):
+            load.stdin.write(chunk)
+            count += len(chunk)
+            tick(len(chunk))
+        _check("docker save", *_finish(save), remote.label)
+        load.stdin.close()
+        _check("docker load", *_finish(load), local.label)
+    except BrokenPipeError as exc:
+        raise _explain(exc, save, remote.label, load, local.label) from None
+    except BaseException:
+        _kill(save, load)
+        raise
+    return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, count,
+                   time.monotonic() - started)
+
+
+def _require(names: list[str], found: Inventory, where: str) -> list[Image]:
+    missing = [n for n in names if found.images[n] is None]
+    if missing:
+        raise UsageError(f"no such image on {where}: {', '.join(missing)}")
+    return [found.images[n] for n in names]  # type: ignore[misc]
+
+
+def _already(image: Image, other: Inventory) -> bool:
+    there = other.images.get(image.name)
+    return there is not None and there.id == image.id
+
+
+def _both(local: LocalEngine, remote: RemoteEngine,
+          names: list[str]) -> tuple[Inventory, Inventory]:
+    """Both inventories at once: each is a few docker calls, one over ssh."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        theirs = pool.submit(remote.inventory, names)
+        ours = local.inventory(names)
+        return ours, theirs.result()
+
+
+def push(names: list[str], env: dict | os._Environ = os.environ,
+         progress: Progress = _no_progress) -> list[Outcome]:
+    """Send images from the workstation's engine to the docker-machine's."""
+    local, remote = LocalEngine(env), RemoteEngine(env)
+    ours, theirs = _both(local, remote, names)
+    images = _require(names, ours, local.label)
+    outcomes = []
+    for image in images:
+        if _already(image, theirs):
+            outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
+            continue
+        outcomes.append(push_one(image, local, remote, theirs.chains, progress))
+        theirs.chains.update(layerfilter.chain_ids(image.diff_ids))
+    return outcomes
+
+
+def pull(names: list[str], env: dict | os._Environ = os.environ,
+         progress: Progress = _no_progress) -> list[Outcome]:
+    """Bring images from the docker-machine's engine to the workstation's."""
+    local, remote = LocalEngine(env), RemoteEngine(env)
+    ours, found = _both(local, remote, names)
+    images = _require(names, found, remote.label)
+    outcomes = []
+    for image in images:
+        if _already(image, ours):
+            outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
+            continue
+        outcomes.append(pull_one(image, local, remote, ours.chains, found.has_python, progress))
+        ours.chains.update(layerfilter.chain_ids(image.diff_ids))
+    return outcomes

@@ -1,0 +1,187 @@
+"""remote-docker push/pull between ws's own engine and the docker-machine's, on the bed.
+
+Images are built on the workstation's engine (the bed's second dockerd) from
+busybox, with unique names, and removed from both engines afterwards. The
+bytes a transfer sent are read from its summary line, which counts what
+really went into (or came out of) the ssh connection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from remote_docker.testbed import layout, wsdocker
+from tests.bedtools import run_dm, run_ws
+
+MiB = 1 << 20
+CHANGED = 1 * MiB  # the child image's one new layer: a file of this many random bytes
+
+
+def sent_bytes(line: bytes) -> int:
+    found = re.search(rb"(\d+) bytes", line)
+    assert found, line
+    return int(found.group(1))
+
+
+def build_ws(directory: Path, tag: str, dockerfile: str) -> None:
+    (directory / "Dockerfile").write_text(dockerfile)
+    done = run_ws(["remote-docker", "local", "build", "-q", "-t", tag, str(directory)])
+    assert done.returncode == 0, done.stderr
+
+
+def image_id(runner, tag: str) -> str:
+    done = runner(["docker", "image", "inspect", "--format", "{{.Id}}", tag])
+    return done.stdout.decode().strip() if done.returncode == 0 else ""
+
+
+def ws_image_id(tag: str) -> str:
+    return image_id(lambda argv: run_ws(["remote-docker", "local", *argv[1:]]), tag)
+
+
+@pytest.fixture
+def names(bed):
+    """A unique image name; every tag of it is removed from both engines afterwards."""
+    base = f"rdimgtest-{uuid.uuid4().hex[:8]}"
+    yield base
+    for client in (lambda *a: wsdocker.ws_docker(*a, check=False),
+                   lambda *a: run_dm(["docker", *a])):
+        listed = client("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", base)
+        tags = listed.stdout.decode().split()
+        if tags:
+            client("image", "rm", *tags)
+
+
+@pytest.fixture
+def family(names, ws_dir):
+    """parent (busybox + 2 MB) and child (parent + one 1 MiB layer), on ws's engine."""
+    parent, child = f"{names}:parent", f"{names}:child"
+    build_ws(Path(ws_dir), parent, "FROM busybox:latest\n"
+             "RUN head -c 2000000 /dev/urandom > /parent.bin\n")
+    build_ws(Path(ws_dir), child, f"FROM {parent}\n"
+             f"RUN head -c {CHANGED} /dev/urandom > /child.bin\n")
+    return parent, child
+
+
+def test_push_sends_only_the_changed_layer_then_pull_brings_it_back(family) -> None:
+    parent, child = family
+    first = run_ws(["remote-docker", "push", parent])
+    assert first.returncode == 0, first.stderr
+    assert b"1 of 2 layers sent" in first.stdout  # busybox is on the docker-machine already
+    assert 2_000_000 <= sent_bytes(first.stdout) < 2_000_000 + 64 * 1024
+    assert image_id(run_dm, parent) == ws_image_id(parent)
+
+    second = run_ws(["remote-docker", "push", child])
+    assert second.returncode == 0, second.stderr
+    assert b"1 of 3 layers sent" in second.stdout
+    assert sent_bytes(second.stdout) <= 1.05 * CHANGED
+    assert image_id(run_dm, child) == ws_image_id(child)
+    checksum = ["sha256sum", "/child.bin", "/parent.bin"]
+    there = run_ws(["docker", "run", "--rm", child, *checksum])
+    assert there.returncode == 0, there.stderr
+
+    gone = run_ws(["remote-docker", "local", "image", "rm", child])
+    assert gone.returncode == 0, gone.stderr
+    back = run_ws(["remote-docker", "pull", child])
+    assert back.returncode == 0, back.stderr
+    assert sent_bytes(back.stdout) <= 1.05 * CHANGED
+    here = run_ws(["remote-docker", "local", "run", "--rm", child, *checksum])
+    assert (here.returncode, here.stdout) == (0, there.stdout), here.stderr
+
+
+def test_an_image_already_there_is_a_no_op_and_tags_are_kept(family) -> None:
+    parent, _ = family
+    assert run_ws(["remote-docker", "push", parent]).returncode == 0
+    again = run_ws(["remote-docker", "push", parent, parent])
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count(b"\n") == 1  # the same image named twice is sent once
+    assert b"already on the docker-machine" in again.stdout and sent_bytes(again.stdout) == 0
+    retag = f"{parent.split(':')[0]}:other-tag"
+    assert run_ws(["remote-docker", "local", "tag", parent, retag]).returncode == 0
+    tagged = run_ws(["remote-docker", "push", retag])
+    assert tagged.returncode == 0, tagged.stderr
+    assert b"0 of 2 layers sent" in tagged.stdout and sent_bytes(tagged.stdout) < 64 * 1024
+    assert image_id(run_dm, retag) == ws_image_id(parent)
+
+
+@pytest.mark.parametrize("verb, where", [("push", b"the workstation"),
+                                         ("pull", b"dm@127.0.0.2")])
+def test_unknown_image_is_one_line(bed, verb: str, where: bytes) -> None:
+    name = f"rdimgtest-{uuid.uuid4().hex[:8]}:nope"
+    done = run_ws(["remote-docker", verb, name])
+    assert done.returncode != 0 and done.stdout == b""
+    assert done.stderr.count(b"\n") == 1
+    assert done.stderr.startswith(b"remote-docker: no such image on " + where), done.stderr
+
+
+def test_unreachable_local_engine_is_one_line(bed) -> None:
+    done = run_ws(["remote-docker", "push", "busybox:latest"],
+                  env={"REMOTE_DOCKER_LOCAL_HOST": "unix:///nonexistent/docker.sock"})
+    assert done.returncode != 0 and done.stderr.count(b"\n") == 1
+    assert b"workstation's docker engine (unix:///nonexistent/docker.sock) does not answer" \
+        in done.stderr
+
+
+def test_no_local_docker_client_is_one_line(bed) -> None:
+    done = run_ws(["remote-docker", "pull", "busybox:latest"], env={"PATH": str(layout.SHIM_DIR)})
+    assert done.returncode != 0 and done.stderr.count(b"\n") == 1
+    assert b"no local docker client on PATH" in done.stderr
+
+
+def _remote_load_running() -> bool:
+    """A `docker load` client of dm's runs: the push is streaming."""
+    for entry in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            owner = os.stat(f"/proc/{entry}").st_uid
+        except OSError:
+            continue
+        if argv[:2] == [b"docker", b"load"] and owner == _uid(layout.DM_USER):
+            return True
+    return False
+
+
+def _uid(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid
+
+
+def test_ctrl_c_during_a_push_loads_nothing_and_leaves_nothing(names, ws_dir) -> None:
+    big = f"{names}:big"
+    build_ws(Path(ws_dir), big, "FROM busybox:latest\n"
+             "RUN head -c 100000000 /dev/urandom > /big.bin\n")
+    from remote_docker import testbed
+
+    push = subprocess.Popen(testbed.ws_command(["remote-docker", "push", big]),
+                            env=testbed.ws_env(), cwd=layout.home(layout.WS_USER),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not _remote_load_running() and push.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    push.send_signal(signal.SIGINT)
+    out, err = push.communicate(timeout=60)
+    assert push.returncode == 130, (out, err)
+    assert out == b""
+    assert image_id(run_dm, big) == ""
+    leftovers = subprocess.run(["pgrep", "-u", layout.WS_USER, "-f", f"save {big}"],
+                               capture_output=True)
+    assert leftovers.stdout == b""
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(family) -> None:
+    parent, _ = family
+    on_tty = run_ws(["script", "-qec", f"remote-docker push {parent}", "/dev/null"])
+    assert on_tty.returncode == 0, on_tty.stdout
+    assert b"\x1b[" in on_tty.stdout and b"pushed to the docker-machine" in on_tty.stdout
+    run_dm(["docker", "image", "rm", parent])
+    piped = run_ws(["remote-docker", "push", parent])
+    assert piped.returncode == 0 and piped.stderr == b"" and b"\x1b[" not in piped.stdout

@@ -1,0 +1,98 @@
+"""The pure parts of image transfer: chain IDs, v1 IDs, the archive filter, inventories."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from remote_docker import images, layerfilter
+
+DIFF_IDS = ["sha256:" + hashlib.sha256(bytes([n])).hexdigest() for n in range(3)]
+# The intermediate layers' json as docker 20.10 writes it (tarexport/save.go).
+ZERO_CONFIG = ('{"created":"1970-01-01T00:00:00Z","container_config":{"Hostname":"","Cmd":null,'
+               '"Labels":null},"os":"linux"}')
+
+
+def test_chain_ids_follow_the_layer_store_s_rule() -> None:
+    chains = layerfilter.chain_ids(DIFF_IDS)
+    assert chains[0] == DIFF_IDS[0]
+    step = f"{chains[0]} {DIFF_IDS[1]}".encode()
+    assert chains[1] == "sha256:" + hashlib.sha256(step).hexdigest()
+    assert len(set(chains)) == 3 and layerfilter.chain_ids([]) == []
+
+
+def _v1_id(chain: str, parent: str | None) -> str:
+    """What image/v1 CreateID computes for an intermediate layer: Go's encoding by hand."""
+    text = ('{"container_config":{"Hostname":"","Cmd":null,"Labels":null},'
+            '"created":"1970-01-01T00:00:00Z",' f'"layer_id":"{chain}"'
+            + (f',"parent":"sha256:{parent}"' if parent else "") + "}")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def legacy_archive(diff_ids: list[str]) -> tuple[bytes, list[str]]:
+    """A docker-save archive in the 20.10 layout; the v1 IDs of its layers."""
+    chains, ids, parent = layerfilter.chain_ids(diff_ids), [], None
+    for index, chain in enumerate(chains):
+        ids.append(_v1_id(chain, parent) if index < len(chains) - 1 else "f" * 64)
+        parent = ids[-1]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for index, v1 in sorted(enumerate(ids), key=lambda pair: pair[1]):
+            fields = json.loads(ZERO_CONFIG)
+            fields = {"id": v1, **({"parent": ids[index - 1]} if index else {}), **fields}
+            add(f"{v1}/json", json.dumps(fields, separators=(",", ":")).encode())
+            add(f"{v1}/layer.tar", bytes([index]) * 1000)
+        add("manifest.json", json.dumps([{"Layers": [f"{v}/layer.tar" for v in ids]}]).encode())
+    return out.getvalue(), ids
+
+
+@pytest.mark.parametrize("present, dropped", [(0, []), (1, [0]), (2, [0, 1]), (3, [0, 1, 2])])
+def test_only_the_layers_present_are_dropped(present: int, dropped: list[int]) -> None:
+    archive, ids = legacy_archive(DIFF_IDS)
+    out = io.BytesIO()
+    have = set(layerfilter.chain_ids(DIFF_IDS)[:present])
+    assert layerfilter.filter_archive(io.BytesIO(archive), out, DIFF_IDS, have) == len(dropped)
+    out.seek(0)
+    names = tarfile.open(fileobj=out).getnames()
+    for index, v1 in enumerate(ids):
+        assert (f"{v1}/layer.tar" in names) == (index not in dropped)
+        assert f"{v1}/json" in names
+    assert "manifest.json" in names
+
+
+def test_an_unrecognised_directory_counts_as_the_top_layer_and_is_kept() -> None:
+    """Only the top chain's presence can drop it, and that implies every layer is there."""
+    archive, ids = legacy_archive(DIFF_IDS)
+    spoiled = archive.replace(b'"Cmd":null', b'"Cmd":[""]')  # no lower v1 ID matches now
+    out = io.BytesIO()
+    have = set(layerfilter.chain_ids(DIFF_IDS)[:2])
+    assert layerfilter.filter_archive(io.BytesIO(spoiled), out, DIFF_IDS, have) == 0
+
+
+def test_oci_blobs_are_named_by_diff_id() -> None:
+    decide = layerfilter.LayerFilter(DIFF_IDS, set(layerfilter.chain_ids(DIFF_IDS)[:1]))
+    assert decide.layer_of("blobs/sha256/" + DIFF_IDS[1][7:]) == 1
+    assert decide.layer_of("blobs/sha256/" + "0" * 64) is None
+    assert decide.layer_of("manifest.json") is None
+
+
+def test_inventory_parsing() -> None:
+    text = ("python3\n"
+            f"sha256:abc 1234 {json.dumps(DIFF_IDS[:2])}\n-\n---\n"
+            f"{json.dumps(DIFF_IDS)}\n{json.dumps(DIFF_IDS[:1])}\n")
+    found = images.parse_inventory(["a:1", "b:1"], text)
+    assert found.images["b:1"] is None and found.has_python
+    assert found.images["a:1"].diff_ids == DIFF_IDS[:2] and found.images["a:1"].size == 1234
+    assert found.chains == set(layerfilter.chain_ids(DIFF_IDS))
+    with pytest.raises(images.EngineUnreachable, match="Cannot connect"):
+        images.parse_inventory(["a:1"], "-\nunreachable\nCannot connect to the Docker daemon\n")
+    with pytest.raises(images.TransferFailed):
+        images.parse_inventory(["a:1"], "python3\n")
