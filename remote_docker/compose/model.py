@@ -1,0 +1,115 @@
+"""The project's model, with workstation bind sources turned into reverse-mount volumes.
+
+``compose config`` prints the project fully resolved: interpolated from
+``.env`` and the environment, ``env_file`` folded into ``environment``, every
+relative path made absolute, ``$`` escaped again as ``$$``.  In it, a bind
+mount's source is a path on the workstation, which the engine's host does
+not have.  ``rewrite`` replaces each one by a placeholder volume and lists
+what must be served; ``name_volumes`` then puts the mounts' ``rd-<uuid>``
+volumes in, declared ``external`` so that compose uses them as they are and
+never removes them (``down -v`` included): their keepers do, after the last
+container using them is gone.
+
+Both shapes compose prints are understood: v1's short ``SRC:DST[:MODE]`` and
+v2's long ``{type: bind, source, target, read_only}``.  The volume is written
+in the short form, which every file format version accepts, with ``nocopy``:
+docker copies image content into an empty volume, never into a bind mount.
+"""
+
+import os
+
+from remote_docker.bind_sources import REMOTE_PREFIX, is_workstation_path
+
+PLACEHOLDER = "rd-compose-mount-"
+
+
+class BindSource:
+    """One workstation directory a service binds, and how."""
+
+    __slots__ = ("local_path", "readonly")
+
+    def __init__(self, local_path: str, readonly: bool) -> None:
+        self.local_path = local_path  # absolute
+        self.readonly = readonly
+
+    def key(self) -> tuple[str, bool]:
+        return self.local_path, self.readonly
+
+    def __repr__(self) -> str:
+        return f"BindSource({self.local_path!r}, ro={self.readonly})"
+
+
+def rewrite(model: dict) -> list[BindSource]:
+    """Replace workstation bind sources in ``model`` (in place) by placeholders; list them.
+
+    One placeholder per directory and mode, whatever the number of services
+    that bind it.  ``@/path`` (a path on the docker-machine, as with
+    ``docker run``) becomes ``/path`` and is left a bind mount.
+    """
+    sources: list[BindSource] = []
+    for service in (model.get("services") or {}).values():
+        volumes = service.get("volumes") if isinstance(service, dict) else None
+        if not volumes:
+            continue
+        service["volumes"] = [_rewrite_one(v, sources) for v in volumes]
+    return sources
+
+
+def _rewrite_one(volume, sources: list[BindSource]):
+    if isinstance(volume, str):
+        return _rewrite_short(volume, sources)
+    if isinstance(volume, dict) and volume.get("type") == "bind":
+        return _rewrite_long(volume, sources)
+    return volume
+
+
+def _rewrite_short(volume: str, sources: list[BindSource]) -> str:
+    fields = volume.split(":")
+    if len(fields) < 2:
+        return volume  # an anonymous volume: only a container path
+    source, target, modes = fields[0], fields[1], fields[2].split(",") if len(fields) > 2 else []
+    if source.startswith(REMOTE_PREFIX + "/"):
+        return ":".join([source[1:], *fields[1:]])
+    if not is_workstation_path(source):
+        return volume
+    readonly = "ro" in modes
+    return f"{_placeholder(source, readonly, sources)}:{target}:{'ro' if readonly else 'rw'},nocopy"
+
+
+def _rewrite_long(volume: dict, sources: list[BindSource]) -> str | dict:
+    source = str(volume.get("source", ""))
+    if source.startswith(REMOTE_PREFIX + "/"):
+        return {**volume, "source": source[1:]}
+    if not is_workstation_path(source):
+        return volume
+    readonly = bool(volume.get("read_only"))
+    return f"{_placeholder(source, readonly, sources)}:{volume['target']}:" \
+           f"{'ro' if readonly else 'rw'},nocopy"
+
+
+def _placeholder(source: str, readonly: bool, sources: list[BindSource]) -> str:
+    wanted = BindSource(os.path.abspath(source), readonly)
+    for index, known in enumerate(sources):
+        if known.key() == wanted.key():
+            return f"{PLACEHOLDER}{index}"
+    sources.append(wanted)
+    return f"{PLACEHOLDER}{len(sources) - 1}"
+
+
+def name_volumes(model: dict, volumes: list[str]) -> None:
+    """Put the mounts' volume names where the placeholders are; declare them external."""
+    for service in (model.get("services") or {}).values():
+        if isinstance(service, dict) and service.get("volumes"):
+            service["volumes"] = [_substitute(v, volumes) for v in service["volumes"]]
+    declared = model.get("volumes") or {}
+    for name in volumes:
+        declared[name] = {"external": True}
+    if declared:
+        model["volumes"] = declared
+
+
+def _substitute(volume, volumes: list[str]):
+    if isinstance(volume, str) and volume.startswith(PLACEHOLDER):
+        index, _, rest = volume[len(PLACEHOLDER):].partition(":")
+        return f"{volumes[int(index)]}:{rest}"
+    return volume
