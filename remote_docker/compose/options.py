@@ -24,6 +24,8 @@ DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-co
 
 # Subcommands that create containers: their bind sources need reverse mounts.
 CREATING = frozenset({"up", "run", "create", "scale"})
+# What compose answers without an engine: no connection is made for these.
+NO_ENGINE = frozenset({"", "help", "version", "config", "convert"})
 
 
 class ComposeCommand:
@@ -42,6 +44,10 @@ class ComposeCommand:
 
     def has(self, *names: str) -> bool:
         return any(n in names for n, _ in self.options)
+
+    @property
+    def needs_engine(self) -> bool:
+        return self.command not in NO_ENGINE and not self.has("-h", "--help", "-v", "--version")
 
     @property
     def explicit_endpoint(self) -> bool:

@@ -74,7 +74,7 @@ def run(args: list[str], env: dict | os._Environ, own: str | None = None) -> int
 
     compose = find_compose(env, own)
     cmd = parse(args)
-    if uses_own_endpoint(cmd, env):
+    if uses_own_endpoint(cmd, env) or not cmd.needs_engine:
         _exec(compose, args, dict(env))
     from remote_docker.transport import docker_socket
     from remote_docker.transport.openssh import ControlMaster

@@ -27,6 +27,14 @@ def test_parse_splits_global_options_from_the_subcommand(argv, command, opts):
     assert cmd.rest == argv[len(argv) - len(cmd.rest):]
 
 
+@pytest.mark.parametrize("argv, needs", [
+    (["up"], True), (["-p", "x", "logs", "-f"], True), ([], False), (["version"], False),
+    (["config"], False), (["--version"], False), (["-h"], False), (["help", "up"], False),
+])
+def test_only_commands_that_need_the_engine_connect(argv, needs):
+    assert options.parse(argv).needs_engine is needs
+
+
 def test_parse_refuses_an_option_without_its_value():
     with pytest.raises(UsageError, match="-p needs a value"):
         options.parse(["-p"])
