@@ -160,3 +160,15 @@ def test_relative_sources_are_made_absolute():
     m = {"services": {"a": {"volumes": ["./d:/d"]}}}
     sources = model.rewrite(m)
     assert sources[0].local_path == os.path.abspath("./d")
+
+
+def test_the_docker_shim_run_by_our_compose_still_forwards():
+    from remote_docker import dockercli
+    from remote_docker.cli.docker import _local_reason
+
+    cmd = dockercli.parse(["exec", "-it", "c", "sh"])
+    host = "unix:///run/user/1/remote-docker/cm-x.docker.sock"
+    assert _local_reason(cmd, {"DOCKER_HOST": host,
+                               "REMOTE_DOCKER_COMPOSE_DOCKER_HOST": host}) == ""
+    assert "DOCKER_HOST" in _local_reason(cmd, {"DOCKER_HOST": "tcp://elsewhere:2375",
+                                                "REMOTE_DOCKER_COMPOSE_DOCKER_HOST": host})
