@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: list[str]) -> int:
+    from remote_docker.cli.docker import collect_stale_mounts
     from remote_docker.compose import run as compose
 
+    collect_stale_mounts(os.environ)  # what a killed command left, as every docker call does
     return compose.run(args, os.environ, own=sys.argv[0])

@@ -35,6 +35,7 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
     if cmd.path[:1] == ["compose"]:  # the workstation's compose, as a plugin would run
         from remote_docker.compose import run as compose
 
+        collect_stale_mounts(env)  # before: compose replaces this process
         return compose.run(args[len(cmd.global_args) + 1:], env)
     machine = config.parse_machine(config.machine_spec(env))
     plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env),

@@ -143,6 +143,13 @@ def test_a_run_alone_releases_its_mount_when_the_container_goes(demo) -> None:
     assert run.returncode == 0, run.stderr
     assert sh(path, "cat data/ran.txt").stdout == b"ran\n"
     assert_nothing_left(path)
+    kept = sh(path, f"docker-compose -p {name} run -T app sh -c 'echo kept > /data/kept.txt'")
+    assert kept.returncode == 0, kept.stderr  # no --rm: the stopped container keeps its mount
+    assert any(path.encode() in l for l in run_ws(["remote-docker", "mounts"]).stdout.splitlines())
+    down = sh(path, f"docker compose -p {name} down --rmi local --timeout 1")
+    assert down.returncode == 0, down.stderr
+    assert_nothing_left(path)
+    assert_project_gone(name)
 
 
 def test_compose_errors_are_composes_own(demo) -> None:
