@@ -230,7 +230,8 @@ def unmount(master: ControlMaster, m_or_uuid: ReverseMount | str) -> None:
     master.ensure()
     record = registry.load(uuid, env)
     who = record.owner if record else owner()
-    status, out = master.capture(remote.release_volume(uuid))
+    mountpoint = record.mountpoint if record else ""
+    status, out = master.capture(remote.release_volume(uuid, mountpoint))
     if status == remote.IN_USE:
         users = " ".join(out.decode().split()) or "a container"
         raise MountInUse(f"{registry.volume_name(uuid)} is in use by {users}: remove that "
