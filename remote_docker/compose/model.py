@@ -14,6 +14,9 @@ Both shapes compose prints are understood: v1's short ``SRC:DST[:MODE]`` and
 v2's long ``{type: bind, source, target, read_only}``.  The volume is written
 in the short form, which every file format version accepts, with ``nocopy``:
 docker copies image content into an empty volume, never into a bind mount.
+A single file is served by a mount of its directory and bound from there by
+its path on the docker-machine (the keeper counts such a container as a user
+of the mount: ``remote.release_volume``).
 """
 
 import os
@@ -72,8 +75,7 @@ def _rewrite_short(volume: str, sources: list[BindSource]) -> str:
         return ":".join([source[1:], *fields[1:]])
     if not is_workstation_path(source):
         return volume
-    readonly = "ro" in modes
-    return f"{_placeholder(source, readonly, sources)}:{target}:{'ro' if readonly else 'rw'},nocopy"
+    return _entry(source, target, "ro" in modes, sources)
 
 
 def _rewrite_long(volume: dict, sources: list[BindSource]) -> str | dict:
@@ -82,13 +84,25 @@ def _rewrite_long(volume: dict, sources: list[BindSource]) -> str | dict:
         return {**volume, "source": source[1:]}
     if not is_workstation_path(source):
         return volume
-    readonly = bool(volume.get("read_only"))
-    return f"{_placeholder(source, readonly, sources)}:{volume['target']}:" \
-           f"{'ro' if readonly else 'rw'},nocopy"
+    return _entry(source, str(volume["target"]), bool(volume.get("read_only")), sources)
 
 
-def _placeholder(source: str, readonly: bool, sources: list[BindSource]) -> str:
-    wanted = BindSource(os.path.abspath(source), readonly)
+def _entry(source: str, target: str, readonly: bool, sources: list[BindSource]) -> str:
+    """The short-syntax entry, around a placeholder for the mount of ``source``.
+
+    A directory is the mount's volume (``nocopy``); a single file is bound
+    from its path inside the mount of its directory on the docker-machine.
+    """
+    path = os.path.abspath(source)
+    mode = "ro" if readonly else "rw"
+    if os.path.exists(path) and not os.path.isdir(path):
+        ref = _placeholder(os.path.dirname(path), readonly, sources)
+        return f"{ref}/{os.path.basename(path)}:{target}:{mode}"
+    return f"{_placeholder(path, readonly, sources)}:{target}:{mode},nocopy"
+
+
+def _placeholder(directory: str, readonly: bool, sources: list[BindSource]) -> str:
+    wanted = BindSource(directory, readonly)
     for index, known in enumerate(sources):
         if known.key() == wanted.key():
             return f"{PLACEHOLDER}{index}"
@@ -96,20 +110,31 @@ def _placeholder(source: str, readonly: bool, sources: list[BindSource]) -> str:
     return f"{PLACEHOLDER}{len(sources) - 1}"
 
 
-def name_volumes(model: dict, volumes: list[str]) -> None:
-    """Put the mounts' volume names where the placeholders are; declare them external."""
+def name_volumes(model: dict, volumes: list[str], mountpoints: list[str]) -> None:
+    """Put each mount's volume (or, for a file, its path there) where its placeholder is.
+
+    The volumes used are declared external.
+    """
+    used: set[str] = set()
     for service in (model.get("services") or {}).values():
         if isinstance(service, dict) and service.get("volumes"):
-            service["volumes"] = [_substitute(v, volumes) for v in service["volumes"]]
+            service["volumes"] = [_substitute(v, volumes, mountpoints, used)
+                                  for v in service["volumes"]]
     declared = model.get("volumes") or {}
     for name in volumes:
-        declared[name] = {"external": True}
+        if name in used:
+            declared[name] = {"external": True}
     if declared:
         model["volumes"] = declared
 
 
-def _substitute(volume, volumes: list[str]):
-    if isinstance(volume, str) and volume.startswith(PLACEHOLDER):
-        index, _, rest = volume[len(PLACEHOLDER):].partition(":")
-        return f"{volumes[int(index)]}:{rest}"
-    return volume
+def _substitute(volume, volumes: list[str], mountpoints: list[str], used: set[str]):
+    if not (isinstance(volume, str) and volume.startswith(PLACEHOLDER)):
+        return volume
+    rest = volume[len(PLACEHOLDER):]
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    index, rest = int(rest[:digits]), rest[digits:]
+    if rest.startswith("/"):  # a file inside the mount
+        return mountpoints[index] + rest
+    used.add(volumes[index])
+    return volumes[index] + rest

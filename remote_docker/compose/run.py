@@ -110,8 +110,8 @@ def _with_mounts(compose: str, cmd: ComposeCommand, master, env: dict) -> list[s
     sources = compose_model.rewrite(model)
     if not sources:
         return cmd.argv
-    volumes = [_serve(master, source) for source in sources]
-    compose_model.name_volumes(model, volumes)
+    served = [_serve(master, source) for source in sources]
+    compose_model.name_volumes(model, [v for v, _ in served], [m for _, m in served])
     fd = _model_file(model)
     return [*cmd.without("-f", "--file", "--project-directory"), "-f", f"/dev/fd/{fd}",
             "--project-directory", directory, *cmd.rest]
@@ -147,24 +147,20 @@ def _config(compose: str, cmd: ComposeCommand, env: dict) -> dict:
     return model
 
 
-def _serve(master, source: compose_model.BindSource) -> str:
-    """The volume of a live mount of ``source``: a running container's, else a new one."""
+def _serve(master, source: compose_model.BindSource) -> tuple[str, str]:
+    """(volume, mountpoint) of a live mount of ``source``: a container's, else a new one."""
     from remote_docker.mounts import registry, reverse
 
-    path = source.local_path
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise UsageError(f"{path}: binding a single workstation file is not supported by "
-                         "compose through remote-docker yet; bind its directory")
-    os.makedirs(path, exist_ok=True)  # docker makes a missing bind source; here it is ours
-    real = os.path.realpath(path)
+    os.makedirs(source.local_path, exist_ok=True)  # docker makes a missing bind source
+    real = os.path.realpath(source.local_path)
     for record in registry.live_mounts(master.env):
         if (record.local_dir == real and record.readonly == source.readonly
                 and record.machine == master.machine.spec and record.container
                 and not record.kept and record.mountpoint):
-            return record.volume
+            return record.volume, record.mountpoint
     mount = reverse.mount(master, real, readonly=source.readonly)
     reverse.hand_down(mount)  # compose, exec'd in our place, is the mount's maker now
-    return mount.volume
+    return mount.volume, mount.mountpoint
 
 
 def _model_file(model: dict) -> int:

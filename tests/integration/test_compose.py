@@ -66,8 +66,9 @@ def test_up_exec_logs_run_down_with_the_workstations_files(demo) -> None:
     assert sh(path, "stat -c %U data/greeting.txt").stdout == b"ws\n"
 
     sh(path, "echo from-the-workstation > data/in.txt")
-    exec_ = sh(path, f"docker compose -p {name} exec -T app cat /data/in.txt")
-    assert (exec_.returncode, exec_.stdout) == (0, b"from-the-workstation\n"), exec_.stderr
+    exec_ = sh(path, f"docker compose -p {name} exec -T app cat /data/in.txt /etc/motd")
+    assert (exec_.returncode, exec_.stdout) == \
+        (0, b"from-the-workstation\na file of the workstation, bound alone\n"), exec_.stderr
     term = Terminal(["sh", "-c", f"cd {path} || exit 99\nexec docker compose -p {name} exec app sh"])
     term.expect(b"# ")  # compose's `docker exec -it`, through the docker shim, on a pty
     term.send(b"tty; cat /data/in.txt; exit 5\r")
@@ -85,7 +86,7 @@ def test_up_exec_logs_run_down_with_the_workstations_files(demo) -> None:
     assert again.returncode == 0 and b"is up-to-date" in again.stderr, again.stderr
     mounts = [l for l in run_ws(["remote-docker", "mounts"]).stdout.splitlines()
               if path.encode() in l]
-    assert len(mounts) == 1, mounts  # one mount for the directory, reused
+    assert len(mounts) == 2, mounts  # ./data, and . (ro) for motd.txt; reused, not made again
 
     down = sh(path, f"docker compose -p {name} down --rmi local --timeout 1")
     assert down.returncode == 0, down.stderr

@@ -125,7 +125,7 @@ def test_rewrite_lists_each_directory_and_mode_once():
 def test_name_volumes_puts_the_mounts_in_as_external_volumes():
     m = v1_model()
     model.rewrite(m)
-    model.name_volumes(m, ["rd-aaa", "rd-bbb"])
+    model.name_volumes(m, ["rd-aaa", "rd-bbb"], ["/m/aaa", "/m/bbb"])
     assert m["services"]["app"]["volumes"][:2] == ["rd-aaa:/data:rw,nocopy",
                                                    "rd-bbb:/etc/conf:ro,nocopy"]
     assert m["services"]["worker"]["volumes"] == ["rd-aaa:/work:rw,nocopy"]
@@ -172,3 +172,26 @@ def test_the_docker_shim_run_by_our_compose_still_forwards():
                                "REMOTE_DOCKER_COMPOSE_DOCKER_HOST": host}) == ""
     assert "DOCKER_HOST" in _local_reason(cmd, {"DOCKER_HOST": "tcp://elsewhere:2375",
                                                 "REMOTE_DOCKER_COMPOSE_DOCKER_HOST": host})
+
+
+def test_a_single_file_is_bound_from_the_mount_of_its_directory(tmp_path):
+    (tmp_path / "app.yml").write_text("k: v\n")
+    (tmp_path / "data").mkdir()
+    m = {"services": {"a": {"volumes": [f"{tmp_path}/app.yml:/etc/app.yml:ro",
+                                        f"{tmp_path}/data:/data:rw",
+                                        f"{tmp_path}:/all:ro"]}}}
+    sources = model.rewrite(m)
+    assert [(s.local_path, s.readonly) for s in sources] == \
+        [(str(tmp_path), True), (f"{tmp_path}/data", False)]
+    model.name_volumes(m, ["rd-dir", "rd-data"], ["/m/dir", "/m/data"])
+    assert m["services"]["a"]["volumes"] == ["/m/dir/app.yml:/etc/app.yml:ro",
+                                             "rd-data:/data:rw,nocopy", "rd-dir:/all:ro,nocopy"]
+    assert m["volumes"] == {"rd-dir": {"external": True}, "rd-data": {"external": True}}
+
+
+def test_a_mount_used_only_for_files_is_not_declared_as_a_volume(tmp_path):
+    (tmp_path / "f").write_text("x")
+    m = {"services": {"a": {"volumes": [f"{tmp_path}/f:/f:rw"]}}}
+    model.rewrite(m)
+    model.name_volumes(m, ["rd-dir"], ["/m/dir"])
+    assert m == {"services": {"a": {"volumes": ["/m/dir/f:/f:rw"]}}}
