@@ -162,3 +162,19 @@ def test_compose_errors_are_composes_own(demo) -> None:
     unset = sh(path, f"env -u GREETING sh -c 'rm .env; docker-compose -p {name} up -d'")
     assert unset.returncode != 0 and b"set GREETING in .env" in unset.stderr, unset.stderr
     assert_nothing_left(path)
+
+
+def test_without_compose_on_the_workstation_one_line_says_how_to_get_it(bed) -> None:
+    for argv, prog in ((["docker", "compose", "up"], b"docker"),
+                       (["docker-compose", "up"], b"docker-compose")):
+        result = run_ws(argv, env={"PATH": str(layout.SHIM_DIR)})
+        assert result.returncode == 127 and result.stderr.count(b"\n") == 1, result.stderr
+        assert result.stderr.startswith(prog + b": compose is not installed on this workstation")
+
+
+def test_what_needs_no_engine_needs_no_docker_machine(bed) -> None:
+    unreachable = {"REMOTE_DOCKER_HOST": "dm@no-such-host.invalid"}
+    version = run_ws(["docker", "compose", "version"], env=unreachable)
+    assert version.returncode == 0 and b"version" in version.stdout, version.stderr
+    ps = run_ws(["docker-compose", "ps"], env=unreachable)
+    assert ps.returncode == 255 and b"no-such-host.invalid" in ps.stderr, ps.stderr
