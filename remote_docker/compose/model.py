@@ -16,7 +16,8 @@ in the short form, which every file format version accepts, with ``nocopy``:
 docker copies image content into an empty volume, never into a bind mount.
 A single file is served by a mount of its directory and bound from there by
 its path on the docker-machine (the keeper counts such a container as a user
-of the mount: ``remote.release_volume``).
+of the mount: ``remote.release_volume``); so are the files of ``secrets`` and
+``configs``, which compose binds into the containers.
 """
 
 import os
@@ -55,6 +56,12 @@ def rewrite(model: dict) -> list[BindSource]:
         if not volumes:
             continue
         service["volumes"] = [_rewrite_one(v, sources) for v in volumes]
+    for kind in ("secrets", "configs"):  # compose binds their files into the containers
+        for entry in (model.get(kind) or {}).values():
+            path = entry.get("file") if isinstance(entry, dict) else None
+            if isinstance(path, str) and os.path.isfile(path):
+                ref = _placeholder(os.path.dirname(os.path.abspath(path)), True, sources)
+                entry["file"] = f"{ref}/{os.path.basename(path)}"
     return sources
 
 
@@ -120,6 +127,10 @@ def name_volumes(model: dict, volumes: list[str], mountpoints: list[str]) -> Non
         if isinstance(service, dict) and service.get("volumes"):
             service["volumes"] = [_substitute(v, volumes, mountpoints, used)
                                   for v in service["volumes"]]
+    for kind in ("secrets", "configs"):
+        for entry in (model.get(kind) or {}).values():
+            if isinstance(entry, dict) and "file" in entry:
+                entry["file"] = _substitute(entry["file"], volumes, mountpoints, used)
     declared = model.get("volumes") or {}
     for name in volumes:
         if name in used:

@@ -66,9 +66,11 @@ def test_up_exec_logs_run_down_with_the_workstations_files(demo) -> None:
     assert sh(path, "stat -c %U data/greeting.txt").stdout == b"ws\n"
 
     sh(path, "echo from-the-workstation > data/in.txt")
-    exec_ = sh(path, f"docker compose -p {name} exec -T app cat /data/in.txt /etc/motd")
-    assert (exec_.returncode, exec_.stdout) == \
-        (0, b"from-the-workstation\na file of the workstation, bound alone\n"), exec_.stderr
+    exec_ = sh(path, f"docker compose -p {name} exec -T app cat /data/in.txt /etc/motd "
+                     "/run/secrets/demo_secret")
+    assert (exec_.returncode, exec_.stdout) == (0, b"from-the-workstation\na file of the "
+                                                b"workstation, bound alone\na secret kept on "
+                                                b"the workstation\n"), exec_.stderr
     term = Terminal(["sh", "-c", f"cd {path} || exit 99\nexec docker compose -p {name} exec app sh"])
     term.expect(b"# ")  # compose's `docker exec -it`, through the docker shim, on a pty
     term.send(b"tty; cat /data/in.txt; exit 5\r")

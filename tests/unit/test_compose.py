@@ -195,3 +195,16 @@ def test_a_mount_used_only_for_files_is_not_declared_as_a_volume(tmp_path):
     model.rewrite(m)
     model.name_volumes(m, ["rd-dir"], ["/m/dir"])
     assert m == {"services": {"a": {"volumes": ["/m/dir/f:/f:rw"]}}}
+
+
+def test_secret_and_config_files_are_served_from_the_workstation(tmp_path):
+    (tmp_path / "pw.txt").write_text("s3cret")
+    m = {"services": {"a": {"secrets": ["pw"]}},
+         "secrets": {"pw": {"file": f"{tmp_path}/pw.txt"}, "ext": {"external": True}},
+         "configs": {"gone": {"file": f"{tmp_path}/missing.conf"}}}
+    sources = model.rewrite(m)
+    assert [(s.local_path, s.readonly) for s in sources] == [(str(tmp_path), True)]
+    model.name_volumes(m, ["rd-dir"], ["/m/dir"])
+    assert m["secrets"] == {"pw": {"file": "/m/dir/pw.txt"}, "ext": {"external": True}}
+    assert m["configs"] == {"gone": {"file": f"{tmp_path}/missing.conf"}}  # docker's to refuse
+    assert "volumes" not in m
