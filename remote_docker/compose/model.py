@@ -16,8 +16,8 @@ in the short form, which every file format version accepts, with ``nocopy``:
 docker copies image content into an empty volume, never into a bind mount.
 A single file is served by a mount of its directory and bound from there by
 its path on the docker-machine (the keeper counts such a container as a user
-of the mount: ``remote.release_volume``); so are the files of ``secrets`` and
-``configs``, which compose binds into the containers.
+of the mount: ``remote.release_volume``); so are file ``secrets`` (turned into
+the read-only binds compose makes of them) and ``configs``' files.
 """
 
 import os
@@ -52,17 +52,45 @@ def rewrite(model: dict) -> list[BindSource]:
     """
     sources: list[BindSource] = []
     for service in (model.get("services") or {}).values():
-        volumes = service.get("volumes") if isinstance(service, dict) else None
-        if not volumes:
+        if not isinstance(service, dict):
             continue
-        service["volumes"] = [_rewrite_one(v, sources) for v in volumes]
-    for kind in ("secrets", "configs"):  # compose binds their files into the containers
-        for entry in (model.get(kind) or {}).values():
-            path = entry.get("file") if isinstance(entry, dict) else None
-            if isinstance(path, str) and os.path.isfile(path):
-                ref = _placeholder(os.path.dirname(os.path.abspath(path)), True, sources)
-                entry["file"] = f"{ref}/{os.path.basename(path)}"
+        if service.get("secrets"):
+            _secrets_as_binds(service, model.get("secrets") or {}, sources)
+        if service.get("volumes"):
+            service["volumes"] = [_rewrite_one(v, sources) for v in service["volumes"]]
+    for entry in (model.get("configs") or {}).values():  # compose v2 binds these files
+        path = entry.get("file") if isinstance(entry, dict) else None
+        if isinstance(path, str) and os.path.isfile(path):
+            entry["file"] = _file_entry(path, sources)
     return sources
+
+
+def _secrets_as_binds(service: dict, declared: dict, sources: list[BindSource]) -> None:
+    """A secret from a workstation file becomes the read-only bind compose would make of it.
+
+    Compose (without swarm) binds a file secret at ``/run/secrets/<name>``
+    (or its relative or absolute ``target``); done here, the file comes from
+    a mount, and compose does not look for the docker-machine's path here.
+    """
+    kept = []
+    for ref in service["secrets"]:
+        name = ref if isinstance(ref, str) else (ref or {}).get("source")
+        path = (declared.get(name) or {}).get("file") if isinstance(name, str) else None
+        if not (isinstance(path, str) and os.path.isfile(path)):
+            kept.append(ref)
+            continue
+        target = (ref.get("target") if isinstance(ref, dict) else None) or name
+        target = target if target.startswith("/") else f"/run/secrets/{target}"
+        service.setdefault("volumes", []).append(f"{path}:{target}:ro")
+    if kept:
+        service["secrets"] = kept
+    else:
+        del service["secrets"]
+
+
+def _file_entry(path: str, sources: list[BindSource]) -> str:
+    ref = _placeholder(os.path.dirname(os.path.abspath(path)), True, sources)
+    return f"{ref}/{os.path.basename(path)}"
 
 
 def _rewrite_one(volume, sources: list[BindSource]):
@@ -127,10 +155,9 @@ def name_volumes(model: dict, volumes: list[str], mountpoints: list[str]) -> Non
         if isinstance(service, dict) and service.get("volumes"):
             service["volumes"] = [_substitute(v, volumes, mountpoints, used)
                                   for v in service["volumes"]]
-    for kind in ("secrets", "configs"):
-        for entry in (model.get(kind) or {}).values():
-            if isinstance(entry, dict) and "file" in entry:
-                entry["file"] = _substitute(entry["file"], volumes, mountpoints, used)
+    for entry in (model.get("configs") or {}).values():
+        if isinstance(entry, dict) and "file" in entry:
+            entry["file"] = _substitute(entry["file"], volumes, mountpoints, used)
     declared = model.get("volumes") or {}
     for name in volumes:
         if name in used:

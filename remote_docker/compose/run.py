@@ -25,6 +25,10 @@ from remote_docker.compose.options import CREATING, ComposeCommand, project_dire
 from remote_docker.errors import RemoteDockerError, UsageError
 from remote_docker.transport.local import is_shim
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from remote_docker.transport.openssh import ControlMaster
+
 OURS = config.COMPOSE_DOCKER_HOST  # set for compose: the docker shim knows DOCKER_HOST is ours
 PLUGIN_DIRS = ("~/.docker/cli-plugins", "/usr/local/lib/docker/cli-plugins",
                "/usr/local/libexec/docker/cli-plugins", "/usr/lib/docker/cli-plugins",
@@ -100,15 +104,16 @@ def _exec(compose: str, args: list[str], env: dict) -> None:
         raise ComposeMissing(f"cannot run {compose}: {exc.strerror}") from None
 
 
-def _with_mounts(compose: str, cmd: ComposeCommand, master, env: dict) -> list[str]:
-    """The argv that runs ``cmd`` on the rewritten model, its mounts live; [] changes none."""
+def _with_mounts(compose: str, cmd: ComposeCommand, master: "ControlMaster",
+                 env: dict) -> list[str]:
+    """The argv that runs ``cmd`` on the rewritten model, its mounts live (or cmd's own)."""
     cwd = _cwd()
     directory = project_directory(cmd, env, cwd)
     if directory is None:
         return cmd.argv  # no compose file: compose says so itself
     model = _config(compose, cmd, env)
     sources = compose_model.rewrite(model)
-    if not sources:
+    if not sources and "-" not in cmd.values("-f", "--file"):  # stdin is read: use the model
         return cmd.argv
     served = [_serve(master, source) for source in sources]
     compose_model.name_volumes(model, [v for v, _ in served], [m for _, m in served])
@@ -131,8 +136,10 @@ def _config(compose: str, cmd: ComposeCommand, env: dict) -> dict:
     from remote_docker import deps
 
     stdin = None
-    if "-" in cmd.values("-f", "--file"):
-        stdin = os.read(0, 1 << 30) if not os.isatty(0) else b""
+    if "-" in cmd.values("-f", "--file"):  # the file on stdin: read once, given to config
+        import sys
+
+        stdin = sys.stdin.buffer.read()
     proc = subprocess.run([compose, *cmd.without(), "config"], input=stdin, env=env,
                           stdout=subprocess.PIPE,
                           stdin=None if stdin is not None else subprocess.DEVNULL)
@@ -147,7 +154,7 @@ def _config(compose: str, cmd: ComposeCommand, env: dict) -> dict:
     return model
 
 
-def _serve(master, source: compose_model.BindSource) -> tuple[str, str]:
+def _serve(master: "ControlMaster", source: compose_model.BindSource) -> tuple[str, str]:
     """(volume, mountpoint) of a live mount of ``source``: a container's, else a new one."""
     from remote_docker.mounts import registry, reverse
 

@@ -62,6 +62,7 @@ def test_up_exec_logs_run_down_with_the_workstations_files(demo) -> None:
     up = sh(path, f"docker-compose -p {name} up -d")
     assert up.returncode == 0, up.stderr
     assert b"Successfully built" in up.stdout + up.stderr  # built from the workstation's app/
+    assert b"WARNING" not in up.stderr and b"undefined" not in up.stderr, up.stderr
     assert wait_for_file(f"{path}/data/greeting.txt") == GREETING  # .env and app.env, here
     assert sh(path, "stat -c %U data/greeting.txt").stdout == b"ws\n"
 

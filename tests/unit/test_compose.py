@@ -199,12 +199,19 @@ def test_a_mount_used_only_for_files_is_not_declared_as_a_volume(tmp_path):
 
 def test_secret_and_config_files_are_served_from_the_workstation(tmp_path):
     (tmp_path / "pw.txt").write_text("s3cret")
-    m = {"services": {"a": {"secrets": ["pw"]}},
+    (tmp_path / "app.conf").write_text("k=v")
+    m = {"services": {"a": {"secrets": ["pw", {"source": "pw", "target": "other"},
+                                        {"source": "pw", "target": "/etc/pw"}, "ext"]}},
          "secrets": {"pw": {"file": f"{tmp_path}/pw.txt"}, "ext": {"external": True}},
-         "configs": {"gone": {"file": f"{tmp_path}/missing.conf"}}}
+         "configs": {"c": {"file": f"{tmp_path}/app.conf"},
+                     "gone": {"file": f"{tmp_path}/missing.conf"}}}
     sources = model.rewrite(m)
     assert [(s.local_path, s.readonly) for s in sources] == [(str(tmp_path), True)]
     model.name_volumes(m, ["rd-dir"], ["/m/dir"])
-    assert m["secrets"] == {"pw": {"file": "/m/dir/pw.txt"}, "ext": {"external": True}}
-    assert m["configs"] == {"gone": {"file": f"{tmp_path}/missing.conf"}}  # docker's to refuse
+    assert m["services"]["a"] == {"secrets": ["ext"], "volumes": [
+        "/m/dir/pw.txt:/run/secrets/pw:ro", "/m/dir/pw.txt:/run/secrets/other:ro",
+        "/m/dir/pw.txt:/etc/pw:ro"]}
+    assert m["secrets"]["pw"] == {"file": f"{tmp_path}/pw.txt"}  # still there for compose
+    assert m["configs"] == {"c": {"file": "/m/dir/app.conf"},
+                            "gone": {"file": f"{tmp_path}/missing.conf"}}  # docker's to refuse
     assert "volumes" not in m
