@@ -14,6 +14,9 @@ import os
 from remote_docker.errors import ConfigError
 
 LOCAL = "local"
+# Our compose sets DOCKER_HOST to the forwarded socket and this to the same value, so the
+# docker shim, run by compose (`docker exec`, `docker start -a`), knows that one is ours.
+COMPOSE_DOCKER_HOST = "REMOTE_DOCKER_COMPOSE_DOCKER_HOST"
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 _USER_CHARS = _HOST_CHARS | frozenset("$")
 _V6_CHARS = frozenset("0123456789abcdefABCDEF:.")

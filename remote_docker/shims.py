@@ -34,7 +34,7 @@ SHIMS: dict[str, str] = {
     "make_dockerfile": "remote_docker.cli.apt_docker:make_dockerfile",
     "docker-build": "remote_docker.cli.notyet:docker_build",
     "docker.build.me": "remote_docker.cli.notyet:docker_build_me",
-    "docker-compose": "remote_docker.cli.notyet:docker_compose",
+    "docker-compose": "remote_docker.cli.compose:main",
     "docker-machine": "remote_docker.cli.notyet:docker_machine",
     "docker-search": "remote_docker.cli.notyet:docker_search",
     "remote-docker": "remote_docker.cli.remote_docker:main",

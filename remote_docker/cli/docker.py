@@ -32,6 +32,11 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
         from remote_docker.transport.local import exec_local_docker
 
         exec_local_docker(args, why, env, own=sys.argv[0])
+    if cmd.path[:1] == ["compose"]:  # the workstation's compose, as a plugin would run
+        from remote_docker.compose import run as compose
+
+        collect_stale_mounts(env)  # before: compose replaces this process
+        return compose.run(args[len(cmd.global_args) + 1:], env)
     machine = config.parse_machine(config.machine_spec(env))
     plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env),
                     parsed=cmd)
@@ -77,7 +82,7 @@ def _local_reason(cmd: "DockerCommand", env: dict | os._Environ) -> str:
     if env.get("REMOTE_DOCKER_HOST", "").strip() == config.LOCAL:
         return "REMOTE_DOCKER_HOST=local asks for the local docker"
     for var in ("DOCKER_HOST", "DOCKER_CONTEXT"):
-        if env.get(var):
+        if env.get(var) and env[var] != env.get(config.COMPOSE_DOCKER_HOST):
             return f"{var} is set, which names a docker daemon explicitly"
     if cmd.explicit_endpoint:
         return "-H/--host/--context names a docker daemon explicitly"

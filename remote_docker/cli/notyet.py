@@ -12,6 +12,5 @@ def _not_yet(name: str) -> int:
 
 def docker_build() -> int: return _not_yet("docker-build")
 def docker_build_me() -> int: return _not_yet("docker.build.me")
-def docker_compose() -> int: return _not_yet("docker-compose")
 def docker_machine() -> int: return _not_yet("docker-machine")
 def docker_search() -> int: return _not_yet("docker-search")

@@ -233,7 +233,7 @@ class Keeper:
         """
         r = self.record
         try:
-            status, out = self.master.capture(remote.release_volume(r.uuid))
+            status, out = self.master.capture(remote.release_volume(r.uuid, r.mountpoint))
         except RemoteDockerError as exc:
             log(f"adopt: {exc.message}")
             return False

@@ -195,10 +195,24 @@ def release(uuid: str, owner: str, force: bool) -> str:
                       f"release {quote(uuid)} {1 if force else 0}"])
 
 
-def release_volume(uuid: str) -> str:
-    """Remove the volume if it is there; if a container uses it, name the containers, exit IN_USE."""
+# Containers that bind a path inside $d (a file of the mount), one id a line.
+_BINDERS = ("docker ps -aq | xargs -r docker inspect --format "
+            "'{{.Id}}{{range .Mounts}} {{.Source}}{{end}}' 2>/dev/null | "
+            "while read -r c s; do case \" $s \" in *\" $d/\"*) echo \"$c\";; esac; done")
+
+
+def release_volume(uuid: str, mountpoint: str = "") -> str:
+    """Remove the volume if it is there; if a container uses it, name the containers, exit IN_USE.
+
+    A container that binds a single file of the mount (served as
+    ``<mountpoint>/<name>``) uses it without naming its volume: given the
+    mountpoint, those containers count as users too, and come first.
+    """
     v = quote(f"rd-{uuid}")
+    binders = [f"d={quote(mountpoint)}", f"b=$({_BINDERS})",
+               f'[ -n "$b" ] && {{ echo "$b"; exit {IN_USE}; }}'] if mountpoint else []
     return "\n".join([
+        *binders,
         f"docker volume inspect {v} >/dev/null 2>&1 || exit 0",
         f"docker volume rm {v} >/dev/null 2>&1 && exit 0",
         f"docker ps -aq --filter volume={v}; exit {IN_USE}",

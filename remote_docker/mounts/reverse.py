@@ -31,8 +31,8 @@ READY_TIMEOUT = 60.0  # the keeper's own steps have shorter deadlines; this is t
 RELEASE_TIMEOUT = 20.0
 MODES = ("passive", "classic")
 
-__all__ = ["ReverseMount", "MountError", "MountInUse", "mount", "bind", "keep", "unmount",
-           "mount_mode", "owner"]
+__all__ = ["ReverseMount", "MountError", "MountInUse", "mount", "bind", "keep", "hand_down",
+           "unmount", "mount_mode", "owner"]
 
 
 @dataclass
@@ -215,6 +215,21 @@ def keep(master: ControlMaster, m: ReverseMount | str) -> None:
     _notify(m, record, "keep")
 
 
+def hand_down(m: ReverseMount) -> None:
+    """Let the program this process execs be the mount's maker.
+
+    The keeper hears that its maker is gone when the channel closes; made
+    inheritable, the channel stays open in the exec'd program until it ends
+    (``compose`` run in the shim's place), however it ends.
+    """
+    if m._channel is not None:
+        os.set_inheritable(m._channel.fileno(), True)
+        _HANDED_DOWN.append(m)  # a collected socket closes its fd: keep it until the exec
+
+
+_HANDED_DOWN: list[ReverseMount] = []
+
+
 def resolve(name: str) -> str:
     """A uuid from ``rd-<uuid>`` or ``<uuid>``."""
     return name[3:] if name.startswith("rd-") else name
@@ -232,7 +247,8 @@ def unmount(master: ControlMaster, m_or_uuid: ReverseMount | str) -> None:
     master.ensure()
     record = registry.load(uuid, env)
     who = record.owner if record else owner()
-    status, out = master.capture(remote.release_volume(uuid))
+    mountpoint = record.mountpoint if record else ""
+    status, out = master.capture(remote.release_volume(uuid, mountpoint))
     if status == remote.IN_USE:
         users = " ".join(out.decode().split()) or "a container"
         raise MountInUse(f"{registry.volume_name(uuid)} is in use by {users}: remove that "

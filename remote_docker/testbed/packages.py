@@ -38,6 +38,7 @@ PACKAGES: tuple[str, ...] = (
     "zsh", "fish",  # to check the completion scripts remote-docker prints for them
     "util-linux",  # setpriv, setsid
     "iptables",  # dockerd's bridge NAT, so containers reach the mirror
+    "docker-compose",  # compose 1.29 (bookworm has no v2 package): the workstation's compose
 )
 
 

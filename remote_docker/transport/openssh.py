@@ -36,6 +36,20 @@ from remote_docker.transport.forwarded import ForwardedCall, call_tag
 
 
 
+def socket_answers(path: str) -> bool:
+    """Something listens on the unix socket ``path``."""
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
 class ControlMaster:
     """The master connection to one docker-machine, and how to run things over it."""
 
@@ -48,16 +62,7 @@ class ControlMaster:
 
     def is_warm(self) -> bool:
         """A master is listening on the control socket (a connect costs ~0.1 ms)."""
-        import _socket
-
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            sock.connect(self.path)
-            return True
-        except OSError:
-            return False
-        finally:
-            sock.close()
+        return socket_answers(self.path)
 
     def host_key_options(self) -> list[str]:
         """Pinned host keys only: ours (``remote-docker use``) and the user's."""

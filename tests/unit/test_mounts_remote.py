@@ -20,6 +20,7 @@ def sh_syntax_ok(script: str) -> bool:
     remote.wait_and_create_volume(HOSTILE, "u", {"remote-docker.dir": HOSTILE}),
     remote.release("u", "ws@box", force=True),
     remote.release_volume("u"),
+    remote.release_volume("u", HOSTILE),
     remote.sweep("ws@box"),
     remote.watch_container("abc"),
 ])
@@ -55,3 +56,29 @@ def test_explain_names_the_fix_in_one_line() -> None:
     assert "user_allow_other" in message and "\n" not in message
     assert isinstance(remote.explain(remote.IN_USE, "dm@h"), remote.MountInUse)
     assert "sshfs said no" in remote.explain(remote.SSHFS_DIED, "dm@h", "sshfs said no").message
+
+
+FAKE_DOCKER = """#!/bin/sh
+case "$1" in
+  ps) printf 'c1\\nc2\\nc3\\n' ;;
+  inspect) shift; for c in "$@"; do case $c in
+      c1) echo "c1full /elsewhere/m /data" ;;
+      c2) echo "c2full /m/point/app.yml" ;;
+      c3) echo "c3full" ;;
+    esac; done ;;
+  volume) exit 1 ;;
+esac
+"""
+
+
+def test_a_container_binding_a_file_of_the_mount_uses_it(tmp_path) -> None:
+    fake = tmp_path / "docker"
+    fake.write_text(FAKE_DOCKER)
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    used = subprocess.run(["sh", "-c", remote.release_volume("u", "/m/point")],
+                          capture_output=True, text=True, env=env)
+    assert (used.returncode, used.stdout) == (remote.IN_USE, "c2full\n")
+    free = subprocess.run(["sh", "-c", remote.release_volume("u", "/m/poin")],
+                          capture_output=True, text=True, env=env)
+    assert (free.returncode, free.stdout) == (0, "")  # /m/point is not inside /m/poin
