@@ -12,7 +12,7 @@ import sys
 from remote_docker.errors import ExitStatus, RemoteDockerError, UsageError
 
 PROG = "remote-docker testbed"
-USAGE = f"{PROG} up|down|status|exec -- CMD..."
+USAGE = f"{PROG} up|down|status|exec [--netns] -- CMD..."
 
 
 def _say(line: str) -> None:
@@ -34,15 +34,19 @@ def _exec(words: list[str]) -> int:
     from remote_docker.testbed import TestbedError, is_up, sync_code
     from remote_docker.testbed.runas import exec_as_ws, require_root
 
+    from remote_docker.testbed import layout
+
+    netns = words[:1] == ["--netns"]
+    words = words[1:] if netns else words
     command = words[1:] if words[:1] == ["--"] else words
     if not command:
         raise UsageError(f"exec needs a command: {USAGE}")
     require_root()
-    if not is_up():
+    if not is_up() or netns and not layout.WS_NETNS_PATH.exists():
         raise TestbedError(f"the test bed is not up: run `{PROG} up` first")
     sync_code()
     sys.stdout.flush()
-    exec_as_ws(command)  # returns only by raising
+    exec_as_ws(command, netns)  # returns only by raising
     return ExitStatus.ERROR
 
 

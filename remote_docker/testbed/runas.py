@@ -43,9 +43,11 @@ def _login_env(user: str, path: str) -> dict[str, str]:
     return env
 
 
-def ws_command(argv: Sequence[str]) -> list[str]:
-    """argv run as the workstation user ws."""
-    return command(layout.WS_USER, argv)
+def ws_command(argv: Sequence[str], netns: bool = False) -> list[str]:
+    """argv run as the workstation user ws; with netns, in ws's own network
+    namespace (testbed.netns), where the docker-machine's ports are not local."""
+    as_ws = command(layout.WS_USER, argv)
+    return [layout.NSENTER, f"--net={layout.WS_NETNS_PATH}", "--", *as_ws] if netns else as_ws
 
 
 def ws_env() -> dict[str, str]:
@@ -98,7 +100,7 @@ def enter_as(user: str, directory: Path) -> bool:
         os.setgroups(saved_groups)
 
 
-def exec_as_ws(argv: Sequence[str]) -> None:
+def exec_as_ws(argv: Sequence[str], netns: bool = False) -> None:
     """Become argv as ws, in the current directory if ws may enter it, else ws's home."""
     try:
         here = Path(os.getcwd())
@@ -106,4 +108,5 @@ def exec_as_ws(argv: Sequence[str]) -> None:
         here = layout.home(layout.WS_USER)
     if not enter_as(layout.WS_USER, here):
         os.chdir(layout.home(layout.WS_USER))
-    os.execve(layout.SETPRIV, ws_command(argv), ws_env())
+    wrapped = ws_command(argv, netns)
+    os.execve(wrapped[0], wrapped, ws_env())
