@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "disconnect": ("status", "close the persistent connection to the docker-machine"),
     "mounts": ("mounts", "list live reverse mounts (uuid, workstation dir, container, age)"),
     "gc": ("mounts", "remove reverse mounts left behind by killed processes [--quiet]"),
+    "ports": ("ports", "list published ports forwarded to localhost [--sync: pick up running ones]"),
     "testbed": ("testbed", "the local test bed: up | down | status | exec -- CMD (root)"),
     "version": ("", "print remote-docker's version"),
 }
