@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from remote_docker.dockercli import DockerCommand
 
 PROG = "docker"
+# Commands that may start a container, so published ports may appear: only
+# these look at the ports watcher (the module is not even imported otherwise).
+MAY_START = frozenset({"run", "start", "restart", "create", "unpause", "compose"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,10 +57,10 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
 def published_ports(cmd: "DockerCommand", machine, env: dict | os._Environ) -> list[int]:
     """A command that may start containers: warn about ports we cannot forward, and
     have the machine's ports watcher running (a flock test when it is)."""
+    if cmd.command.split(" ")[0] not in MAY_START:
+        return []
     from remote_docker.ports import publish
 
-    if not publish.concerns(cmd.command):
-        return []
     key = machine.key()
     return publish.before(cmd, key, env,
                           spawn=lambda: publish.spawn_watcher(machine.spec, key, env))

@@ -1,7 +1,6 @@
 """What the ``docker`` shim does about published ports on its hot path.
 
-Only for the commands that can start a container (``run``, ``start``,
-``restart``, ``create``, ``compose``): a flock test that the watcher lives,
+Only for the commands that can start a container (``cli.docker.MAY_START``): a flock test that the watcher lives,
 and spawning it detached when it does not; for ``run``, a one-line warning
 for ports that cannot be forwarded (UDP/SCTP, or already taken on this
 workstation), and with ``-d`` a short wait until the watcher has forwarded
@@ -14,13 +13,7 @@ import os
 
 from remote_docker.ports import state
 
-STARTS = frozenset({"run", "start", "restart", "create", "unpause"})
 WAIT_SECONDS = 5.0
-
-
-def concerns(command: str) -> bool:
-    """Could this docker command start a container with published ports?"""
-    return command in STARTS or command.split(" ")[0] == "compose"
 
 
 def spec_ports(spec: str) -> tuple[list[int], str]:
