@@ -26,7 +26,8 @@ docker-machine.  --all: every mount of this workstation on that machine.
 GC_USAGE = """usage: remote-docker gc [--quiet]
 
 Remove every mount left behind by a process that was killed: records here,
-volumes, mounts, directories and sshfs processes on the docker-machine.
+volumes, mounts, directories and sshfs processes on the docker-machine; and
+the port forwards a killed ports watcher left (a new watcher re-checks them).
 """
 
 
@@ -127,7 +128,10 @@ def main_gc(args: list[str]) -> int:
         raise UsageError("usage: remote-docker gc [--quiet]")
     from remote_docker.mounts import gc
 
-    removed = gc.collect(_master(os.environ), quiet=quiet)
+    from remote_docker.ports import control
+
+    master = _master(os.environ)
+    removed = gc.collect(master, quiet=quiet) + control.collect(master.machine, os.environ)
     if not quiet:
         for line in removed:
             sys.stdout.write(f"removed {line}\n")

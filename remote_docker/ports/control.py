@@ -67,3 +67,14 @@ def table(forwards: list[Forward]) -> list[str]:
              for f in forwards]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return ["  ".join([*(r[i].ljust(widths[i]) for i in range(3)), r[3]]) for r in rows]
+
+
+def collect(machine: Machine, env: dict | os._Environ) -> list[str]:
+    """For ``remote-docker gc``: forwards a killed watcher left on a live master are
+    handed to a new watcher, which cancels those whose container is gone."""
+    key = machine.key()
+    _, forwards = state.read(key, env)
+    if not forwards or state.watcher_alive(key, env) or not ControlMaster(machine, env).is_warm():
+        return []
+    publish.spawn_watcher(machine.spec, key, env)
+    return [f"{len(forwards)} forwards of a killed ports watcher (a new watcher re-checks them)"]

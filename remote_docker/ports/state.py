@@ -65,7 +65,7 @@ def path(machine_key: str, suffix: str, env: dict | os._Environ = os.environ) ->
 def enabled(env: dict | os._Environ = os.environ) -> bool:
     """``REMOTE_DOCKER_PORTS=0`` or ``ports = false`` in the config turns forwarding off."""
     value = env.get("REMOTE_DOCKER_PORTS")
-    if value is None:
+    if not value:
         from remote_docker.config import read_settings
 
         value = read_settings(env).get("ports", "")

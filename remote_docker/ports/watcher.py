@@ -118,6 +118,7 @@ class Watcher:
     def cancel(self, fwd: Forward) -> None:
         if fwd.status != LIVE:
             return
+        self.last_active = time.monotonic()  # idle counts from the last forward's end
         try:
             self._mux(fwd, close=True)
             log(f"cancelled localhost:{fwd.port} ({fwd.name})")
@@ -178,7 +179,6 @@ class Watcher:
                 self.add(fwd)
         else:
             return
-        self.last_active = time.monotonic()
         self.save()
 
     # -- the events session ------------------------------------------------------------
@@ -284,7 +284,9 @@ class Watcher:
             signal.signal(signum, self.on_signal)
         self.forwards = state.read(self.key, self.env)[1]  # a killed watcher's, maybe still there
         why = "no connection to the docker-machine"
-        if self.wait_for_master() and self.open_events():
+        if not state.enabled(self.env):
+            why = "turned off in the config"  # only cancel what a killed watcher left
+        elif self.wait_for_master() and self.open_events():
             try:
                 self.sync()
                 why = self.loop()

@@ -45,6 +45,19 @@ def test_warnings_name_the_taken_port_and_udp() -> None:
         taken.close()
 
 
+def test_run_without_published_ports_needs_no_watcher(tmp_path) -> None:
+    from remote_docker.dockercli import parse
+
+    env = {"XDG_STATE_HOME": str(tmp_path), "REMOTE_DOCKER_PORTS": "1"}
+    spawned = []
+    for argv in (["run", "busybox", "-p", "80"], ["create", "--name", "x", "busybox"]):
+        assert publish.before(parse(argv), "m", env, lambda: spawned.append(argv)) == []
+    assert spawned == []  # "-p" after the image is the container's own argument
+    assert publish.before(parse(["run", "-P", "busybox"]), "m", env, lambda: spawned.append(1)) == []
+    assert publish.before(parse(["start", "x"]), "m", env, lambda: spawned.append(2)) == []
+    assert spawned == [1, 2]
+
+
 def test_only_commands_that_start_containers_look_at_ports() -> None:
     from remote_docker.cli.docker import published_ports
     from remote_docker.dockercli import parse
@@ -96,6 +109,7 @@ def test_off_switch(tmp_path) -> None:
     config.write_text("ports = false\n")
     base = {"REMOTE_DOCKER_CONFIG": str(config), "XDG_CACHE_HOME": str(tmp_path)}
     assert not state.enabled(base)
+    assert not state.enabled({**base, "REMOTE_DOCKER_PORTS": ""})  # empty: the config decides
     assert state.enabled({**base, "REMOTE_DOCKER_PORTS": "1"})
     assert not state.enabled({"REMOTE_DOCKER_PORTS": "0"})
     assert state.enabled({"REMOTE_DOCKER_CONFIG": str(tmp_path / "none.toml")})
