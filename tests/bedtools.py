@@ -26,12 +26,13 @@ def run_as(
     timeout: float = DEFAULT_TIMEOUT,
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
-    netns: bool = False,
+    netns: bool = True,
 ) -> subprocess.CompletedProcess:
     """argv as a bed user, stdout/stderr as bytes; `env` adds to the user's own.
 
     stdin is empty unless `input` is given, so nothing reads the test's own.
-    netns (ws only): in the workstation's own network namespace.
+    netns (ws only, default): in the workstation's own network namespace, where
+    the docker-machine's published ports are not on localhost (testbed.netns).
     """
     wrap, base_env = {
         layout.WS_USER: (lambda a: testbed.ws_command(a, netns), testbed.ws_env),

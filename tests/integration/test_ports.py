@@ -24,7 +24,8 @@ MACHINE_KEY = "dm@127.0.0.2"
 @pytest.fixture
 def ports_env(bed, ws_dir):
     """ws's environment for one test: its own runtime and state dirs; yields it."""
-    env = {"XDG_RUNTIME_DIR": ws_dir, "XDG_STATE_HOME": os.path.join(ws_dir, "state")}
+    env = {"XDG_RUNTIME_DIR": ws_dir, "XDG_STATE_HOME": os.path.join(ws_dir, "state"),
+           "REMOTE_DOCKER_PORTS": "1"}  # the bed's ws_env has them off
     names: list[str] = []
     env_names = {**env, "_names": names}
     yield env_names
@@ -150,9 +151,14 @@ def test_a_killed_watcher_is_cleaned_up_by_the_next_sync(ports_env) -> None:
     assert fetch(port, ports_env) is None
 
 
-def test_off_switch_makes_no_forward(ports_env) -> None:
+@pytest.mark.parametrize("switch", ["env", "config"])
+def test_off_switch_makes_no_forward(ports_env, ws_dir, switch) -> None:
     port, name = free_port(), container(ports_env, "off")
     off = {"REMOTE_DOCKER_PORTS": "0"}
+    if switch == "config":
+        config = os.path.join(ws_dir, "config.toml")
+        run_ws(["sh", "-c", f"printf 'ports = false\\n' > {config}"])
+        off = {"REMOTE_DOCKER_PORTS": "", "REMOTE_DOCKER_CONFIG": config}
     assert ws(httpd(name, f"{port}:80"), ports_env, off).returncode == 0
     assert not state.watcher_alive(MACHINE_KEY, ports_env)
     assert state.read(MACHINE_KEY, ports_env) == ({}, [])
