@@ -59,6 +59,8 @@ def published_ports(cmd: "DockerCommand", machine, env: dict | os._Environ) -> l
     have the machine's ports watcher running (a flock test when it is)."""
     if cmd.command.split(" ")[0] not in MAY_START:
         return []
+    if cmd.command in ("run", "create") and not cmd.has("-p", "--publish", "-P", "--publish-all"):
+        return []  # publishes nothing: no watcher needed
     from remote_docker.ports import publish
 
     key = machine.key()

@@ -83,14 +83,12 @@ def before(cmd, machine_key: str, env: dict | os._Environ, spawn) -> list[int]:
     the TCP ports to wait for afterwards (only for ``run -d``)."""
     if not state.enabled(env):
         return []
-    specs = cmd.values("-p", "--publish") if cmd.command in ("run", "create") else []
-    if cmd.command in ("run", "create") and not specs and not cmd.flag("-P", "--publish-all"):
-        return []  # nothing published: no watcher needed
     if state.watcher_alive(machine_key, env):
         state.touch(machine_key, env)
     else:
         spawn()
-    if cmd.command != "run" or not specs:
+    specs = cmd.values("-p", "--publish") if cmd.command == "run" else []
+    if not specs:
         return []
     ours = {f.port for f in state.read(machine_key, env)[1] if f.status == state.LIVE}
     lines, tcp = warnings(specs, ours)

@@ -45,17 +45,21 @@ def test_warnings_name_the_taken_port_and_udp() -> None:
         taken.close()
 
 
-def test_run_without_published_ports_needs_no_watcher(tmp_path) -> None:
+def test_run_without_published_ports_needs_no_watcher(tmp_path, monkeypatch) -> None:
+    from remote_docker.cli.docker import published_ports
+    from remote_docker.config import parse_machine
     from remote_docker.dockercli import parse
 
     env = {"XDG_STATE_HOME": str(tmp_path), "REMOTE_DOCKER_PORTS": "1"}
     spawned = []
+    monkeypatch.setattr(publish, "spawn_watcher", lambda spec, key, env: spawned.append(spec))
+    machine = parse_machine("dm@example")
     for argv in (["run", "busybox", "-p", "80"], ["create", "--name", "x", "busybox"]):
-        assert publish.before(parse(argv), "m", env, lambda: spawned.append(argv)) == []
+        assert published_ports(parse(argv), machine, env) == []
     assert spawned == []  # "-p" after the image is the container's own argument
-    assert publish.before(parse(["run", "-P", "busybox"]), "m", env, lambda: spawned.append(1)) == []
-    assert publish.before(parse(["start", "x"]), "m", env, lambda: spawned.append(2)) == []
-    assert spawned == [1, 2]
+    assert published_ports(parse(["run", "-P", "busybox"]), machine, env) == []
+    assert published_ports(parse(["start", "x"]), machine, env) == []
+    assert spawned == ["dm@example"] * 2
 
 
 def test_only_commands_that_start_containers_look_at_ports() -> None:
