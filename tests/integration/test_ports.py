@@ -4,7 +4,9 @@ There, the docker-machine's published port is not on ws's localhost: a
 request to 127.0.0.1:PORT reaches the container only through our forward.
 Each test has its own control socket and state dir (so its own master and
 watcher, started inside the namespace), its own container names and ports,
-and ends by closing that master and checking its watcher is gone.
+and ends by closing that master and checking its watcher is gone.  A
+watcher forwards every container on the machine, other engineers' too: the
+tests look only at their own ports.
 """
 
 import os
@@ -140,14 +142,15 @@ def test_a_killed_watcher_is_cleaned_up_by_the_next_sync(ports_env) -> None:
     port, name = free_port(), container(ports_env, "kill")
     assert ws(httpd(name, f"{port}:80"), ports_env).returncode == 0
     header, forwards = state.read(MACHINE_KEY, ports_env)
-    assert [f.port for f in forwards] == [port]
+    assert port in [f.port for f in forwards]  # (others' containers on the machine too)
     os.kill(int(header["pid"]), 9)
     wait_until(lambda: not state.watcher_alive(MACHINE_KEY, ports_env), "the watcher to die")
     stale = ws(["remote-docker", "ports"], ports_env)
     assert b"stale" in stale.stderr and f"localhost:{port}".encode() in stale.stdout
     run_dm(["docker", "rm", "-f", name])
     synced = ws(["remote-docker", "ports", "--sync"], ports_env)
-    assert (synced.returncode, synced.stdout, synced.stderr) == (0, b"", b"")
+    assert (synced.returncode, synced.stderr) == (0, b"")
+    assert f"localhost:{port}".encode() not in synced.stdout
     assert fetch(port, ports_env) is None
 
 
