@@ -106,6 +106,17 @@ def test_run_dash_p_reaches_the_container_through_our_forward_only(ports_env) ->
     wait_until(lambda: name not in listing(ports_env), "the listing to drop it")
 
 
+def test_publish_all_forwards_the_port_docker_chose(ports_env) -> None:
+    name = container(ports_env, "all")
+    started = ws(["docker", "run", "-d", "--name", name, "--expose", "80", "-P", "busybox",
+                  "httpd", "-f", "-p", "80", "-h", "/etc"], ports_env)
+    assert started.returncode == 0, started.stderr
+    chosen = ws(["docker", "port", name, "80/tcp"], ports_env).stdout.decode().split()[0]
+    port = int(chosen.rpartition(":")[2])
+    page = wait_until(lambda: fetch(port, ports_env), f"localhost:{port}")
+    assert page == started.stdout.strip()[:12]
+
+
 def test_taken_port_is_a_warning_and_the_container_runs(ports_env) -> None:
     port, udp, name = free_port(), free_port(), container(ports_env, "taken")
     script = ("import socket, subprocess, sys\n"
