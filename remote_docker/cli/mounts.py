@@ -127,7 +127,6 @@ def main_gc(args: list[str]) -> int:
     if [a for a in args if a != "--quiet"]:
         raise UsageError("usage: remote-docker gc [--quiet]")
     from remote_docker.mounts import gc
-
     from remote_docker.ports import control
 
     master = _master(os.environ)
