@@ -26,13 +26,16 @@ def run_as(
     timeout: float = DEFAULT_TIMEOUT,
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    netns: bool = True,
 ) -> subprocess.CompletedProcess:
     """argv as a bed user, stdout/stderr as bytes; `env` adds to the user's own.
 
     stdin is empty unless `input` is given, so nothing reads the test's own.
+    netns (ws only, default): in the workstation's own network namespace, where
+    the docker-machine's published ports are not on localhost (testbed.netns).
     """
     wrap, base_env = {
-        layout.WS_USER: (testbed.ws_command, testbed.ws_env),
+        layout.WS_USER: (lambda a: testbed.ws_command(a, netns), testbed.ws_env),
         layout.DM_USER: (testbed.dm_command, testbed.dm_env),
     }[user]
     return subprocess.run(
@@ -47,7 +50,7 @@ def run_as(
 
 
 def run_ws(argv: Sequence[str], **options) -> subprocess.CompletedProcess:
-    """argv as ws, the shims first on PATH (options: input, timeout, cwd, env)."""
+    """argv as ws, the shims first on PATH (options: input, timeout, cwd, env, netns)."""
     return run_as(layout.WS_USER, argv, **options)
 
 

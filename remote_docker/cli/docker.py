@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from remote_docker.dockercli import DockerCommand
 
 PROG = "docker"
+# Commands that may start a container, so published ports may appear: only
+# these look at the ports watcher (the module is not even imported otherwise).
+MAY_START = frozenset({"run", "start", "restart", "create", "unpause", "compose"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,14 +43,34 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
     machine = config.parse_machine(config.machine_spec(env))
     plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env),
                     parsed=cmd)
+    transport = config.transport_name(env)
+    ports_to_wait = published_ports(cmd, machine, env) if transport == "openssh" else []
     if plan.mounts:
         from remote_docker import mounted_run
 
-        status = mounted_run.run(machine, plan, config.transport_name(env), env)
+        status = mounted_run.run(machine, plan, transport, env)
     else:
-        status = run_plan(machine, plan, config.transport_name(env), env)
+        status = run_plan(machine, plan, transport, env)
+    if ports_to_wait and status == 0:
+        from remote_docker.ports.publish import wait_for
+
+        wait_for(machine.key(), ports_to_wait, env)
     collect_stale_mounts(env)
     return status
+
+
+def published_ports(cmd: "DockerCommand", machine, env: dict | os._Environ) -> list[int]:
+    """A command that may start containers: warn about ports we cannot forward, and
+    have the machine's ports watcher running (a flock test when it is)."""
+    if cmd.command.split(" ")[0] not in MAY_START:
+        return []
+    if cmd.command in ("run", "create") and not cmd.has("-p", "--publish", "-P", "--publish-all"):
+        return []  # publishes nothing: no watcher needed
+    from remote_docker.ports import publish
+
+    key = machine.key()
+    return publish.before(cmd, key, env,
+                          spawn=lambda: publish.spawn_watcher(machine.spec, key, env))
 
 
 def collect_stale_mounts(env: dict | os._Environ) -> None:

@@ -26,8 +26,9 @@ docker-machine.  --all: every mount of this workstation on that machine.
 GC_USAGE = """usage: remote-docker gc [--quiet]
 
 Remove every mount left behind by a process that was killed: records here,
-volumes, mounts, directories and sshfs processes on the docker-machine; and
-docker.x11 sessions (display relay, X socket and cookie file).
+volumes, mounts, directories and sshfs processes on the docker-machine;
+docker.x11 sessions (display relay, X socket and cookie file); and
+the port forwards a killed ports watcher left (a new watcher re-checks them).
 """
 
 
@@ -127,11 +128,13 @@ def main_gc(args: list[str]) -> int:
     if [a for a in args if a != "--quiet"]:
         raise UsageError("usage: remote-docker gc [--quiet]")
     from remote_docker.mounts import gc
+    from remote_docker.ports import control
 
     from remote_docker.x11 import session as x11_sessions
 
     master = _master(os.environ)
-    removed = gc.collect(master, quiet=quiet) + x11_sessions.collect(master)
+    removed = (gc.collect(master, quiet=quiet) + x11_sessions.collect(master)
+               + control.collect(master.machine, os.environ))
     if not quiet:
         for line in removed:
             sys.stdout.write(f"removed {line}\n")

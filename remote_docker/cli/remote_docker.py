@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "dev": ("dev", "dev sessions: ssh into a container on the docker-machine (dodo CMD…)"),
     "push": ("images", "send images to the docker-machine, only the layers it lacks"),
     "pull": ("images", "bring images back from the docker-machine, only the layers missing here"),
+    "ports": ("ports", "list published ports forwarded to localhost [--sync: pick up running ones]"),
     "testbed": ("testbed", "the local test bed: up | down | status | exec -- CMD (root)"),
     "version": ("", "print remote-docker's version"),
 }

@@ -12,7 +12,7 @@ import sys
 from remote_docker.errors import ExitStatus, RemoteDockerError, UsageError
 
 PROG = "remote-docker testbed"
-USAGE = f"{PROG} up|down|status|exec -- CMD..."
+USAGE = f"{PROG} up|down|status|exec [--host-net] -- CMD..."
 
 
 def _say(line: str) -> None:
@@ -30,19 +30,28 @@ def _status() -> int:
 
 
 def _exec(words: list[str]) -> int:
-    """Become the command as ws; only the checks a command relies on are imported."""
+    """Become the command as ws; only the checks a command relies on are imported.
+
+    In ws's own network namespace (testbed.netns), with published ports on, so
+    `docker run -p` behaves there as on a real workstation; --host-net keeps
+    the machine's network (and ports off).
+    """
     from remote_docker.testbed import TestbedError, is_up, sync_code
     from remote_docker.testbed.runas import exec_as_ws, require_root
 
+    from remote_docker.testbed import layout
+
+    netns = words[:1] != ["--host-net"]  # ws's own network namespace unless asked
+    words = words[1:] if not netns else words
     command = words[1:] if words[:1] == ["--"] else words
     if not command:
         raise UsageError(f"exec needs a command: {USAGE}")
     require_root()
-    if not is_up():
+    if not is_up() or netns and not layout.WS_NETNS_PATH.exists():
         raise TestbedError(f"the test bed is not up: run `{PROG} up` first")
     sync_code()
     sys.stdout.flush()
-    exec_as_ws(command)  # returns only by raising
+    exec_as_ws(command, netns)  # returns only by raising
     return ExitStatus.ERROR
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from remote_docker.testbed import code, display, dockerd, fuse, images, layout, mounts
-from remote_docker.testbed import packages, sshd, users, wsdocker
+from remote_docker.testbed import netns, packages, sshd, users, wsdocker
 from remote_docker.testbed.process import processes_of, terminate
 from remote_docker.testbed.runas import require_root
 
@@ -30,6 +30,7 @@ UP_STEPS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("keys", users.ensure_keys),
     ("sshd dm", lambda: sshd.start(sshd.DOCKER_MACHINE)),
     ("sshd ws", lambda: sshd.start(sshd.WORKSTATION)),
+    ("netns ws", netns.ensure),
     ("host keys", sshd.pin_host_keys),
     ("fuse", fuse.ensure),
     ("images", images.ensure),
@@ -115,6 +116,7 @@ def down(say: Say = _quiet) -> None:
         lambda: _kill_user(layout.OUTSIDER_USER),
         lambda: _kill_user(layout.NO_DOCKER_USER),
         _unmounted,
+        netns.stop,
         dockerd.remove_containers_and_volumes,
         wsdocker.stop,
         dockerd.stop,
@@ -145,6 +147,7 @@ def status() -> list[tuple[str, bool]]:
         ("users", users.accounts_ok()),
         ("sshd dm", sshd.running(sshd.DOCKER_MACHINE)),
         ("sshd ws", sshd.running(sshd.WORKSTATION)),
+        ("netns ws", netns.ok()),
         ("fuse", fuse.ok()),
         ("images", dockerd.answering() and images.ok()),
         ("ws docker", wsdocker.running()),

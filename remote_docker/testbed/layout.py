@@ -37,6 +37,18 @@ DM_USER = "dm"  # the docker-machine's user, in group docker
 WS_USER = "ws"  # the workstation's user: the one who runs the shims
 DM_ADDRESS = "127.0.0.2"  # loopback aliases need no configuration on Linux
 WS_ADDRESS = "127.0.0.3"
+# The workstation user's own network namespace (testbed.netns): a loopback
+# 127.0.0.1 of its own, every other 127.x routed over a veth pair to the
+# machine's, so dm's sshd (and ws's, for classic mounts) answer as before
+# while a port published on the docker-machine is not on ws's localhost.
+# 198.18.0.0/15 is reserved for benchmarking networks (RFC 2544): no LAN,
+# docker network or VPN of the machine should be using it.
+WS_NETNS = "rdtb-ws"
+WS_NETNS_PATH = Path("/run/netns") / WS_NETNS
+WS_VETH_HOST, WS_VETH_NS = "rdtb-ws0", "rdtb-ws1"
+WS_VETH_HOST_ADDRESS, WS_VETH_NS_ADDRESS = "198.18.87.1", "198.18.87.2"
+WS_VETH_PREFIX = 30
+NSENTER = "/usr/bin/nsenter"
 DM_HOST = f"{DM_USER}@{DM_ADDRESS}"
 # Two more accounts on the docker-machine, so the shim's failure lines for a
 # machine where docker cannot be used are tested for real: OUTSIDER is not in

@@ -43,20 +43,35 @@ def _login_env(user: str, path: str) -> dict[str, str]:
     return env
 
 
-def ws_command(argv: Sequence[str]) -> list[str]:
-    """argv run as the workstation user ws."""
-    return command(layout.WS_USER, argv)
+def ws_command(argv: Sequence[str], netns: bool = False) -> list[str]:
+    """argv run as the workstation user ws; with netns, in ws's own network
+    namespace (testbed.netns), where the docker-machine's ports are not local.
+
+    Off by default here because bench/ measures the machine's own network and
+    reaches its delay proxies on 127.0.0.1; the tests' run_ws and `testbed exec`
+    use the namespace.
+    """
+    as_ws = command(layout.WS_USER, argv)
+    return [layout.NSENTER, f"--net={layout.WS_NETNS_PATH}", "--", *as_ws] if netns else as_ws
 
 
-def ws_env() -> dict[str, str]:
+def ws_env(ports: bool = False) -> dict[str, str]:
     """The workstation user's environment: the shims first on PATH, the display,
     the docker-machine named by REMOTE_DOCKER_HOST, and ws's own engine
     (REMOTE_DOCKER_LOCAL_HOST: not DOCKER_HOST, which would send the shim's
-    every call to the local engine)."""
+    every call to the local engine).
+
+    Published ports are off unless asked for: a ports watcher forwards every
+    container's ports on the machine and runs `docker events` there, which
+    would reach into other tests (their ports, their leftover checks); the
+    port tests turn it on in their own state dirs, and `exec --netns` for a
+    person trying it.
+    """
     return {
         **_login_env(layout.WS_USER, layout.WS_PATH),
         "REMOTE_DOCKER_HOST": layout.DM_HOST,
         "REMOTE_DOCKER_LOCAL_HOST": layout.WS_DOCKER_HOST,  # ws's own engine, not dm's
+        "REMOTE_DOCKER_PORTS": "1" if ports else "0",
         "DISPLAY": layout.DISPLAY,
         "XAUTHORITY": str(layout.home(layout.WS_USER) / ".Xauthority"),
         "XDG_RUNTIME_DIR": str(layout.runtime_dir(layout.WS_USER)),
@@ -101,7 +116,7 @@ def enter_as(user: str, directory: Path) -> bool:
         os.setgroups(saved_groups)
 
 
-def exec_as_ws(argv: Sequence[str]) -> None:
+def exec_as_ws(argv: Sequence[str], netns: bool = False) -> None:
     """Become argv as ws, in the current directory if ws may enter it, else ws's home."""
     try:
         here = Path(os.getcwd())
@@ -109,4 +124,5 @@ def exec_as_ws(argv: Sequence[str]) -> None:
         here = layout.home(layout.WS_USER)
     if not enter_as(layout.WS_USER, here):
         os.chdir(layout.home(layout.WS_USER))
-    os.execve(layout.SETPRIV, ws_command(argv), ws_env())
+    wrapped = ws_command(argv, netns)
+    os.execve(wrapped[0], wrapped, ws_env(ports=netns))

@@ -12,7 +12,8 @@ terminal reaches only the shim, which forwards it deliberately.
 
 Only what a passenger needs is implemented: hello, alive check, new session,
 and opening/closing a remote forward of a unix socket (``docker.x11``: the
-master itself then relays every X connection, as ``ssh -O forward -R`` would).
+master itself then relays every X connection, as ``ssh -O forward -R`` would);
+and opening and closing local port forwards (the published-ports watcher).
 Uses ``_socket`` rather than ``socket`` (whose import pulls in ``enum``).
 """
 
@@ -25,6 +26,7 @@ MUX_C_NEW_SESSION = 0x10000002
 MUX_C_ALIVE_CHECK = 0x10000004
 MUX_C_OPEN_FWD = 0x10000006
 MUX_C_CLOSE_FWD = 0x10000007
+MUX_FWD_LOCAL = 1
 MUX_S_OK = 0x80000001
 MUX_S_PERMISSION_DENIED = 0x80000002
 MUX_S_FAILURE = 0x80000003
@@ -157,6 +159,17 @@ class MuxClient:
 
     def close_remote_forward(self, listen: str, connect: tuple[str, int]) -> None:
         self._send(forward_request(MUX_C_CLOSE_FWD, self.request_id, listen, connect))
+    def forward(self, listen: tuple[str, int], connect: tuple[str, int], close: bool = False) -> None:
+        """Add (or with ``close``, cancel) ``-L listen:connect`` on the master, as
+        ``ssh -O forward``/``-O cancel`` would; MuxError says why it failed.
+
+        The master keeps the forward after this client goes; adding one it
+        already has is answered OK.  A cancel must name exactly what was added.
+        """
+        kind = MUX_C_CLOSE_FWD if close else MUX_C_OPEN_FWD
+        self._send(u32(kind) + u32(self.request_id) + u32(MUX_FWD_LOCAL)
+                   + string(listen[0].encode()) + u32(listen[1])
+                   + string(connect[0].encode()) + u32(connect[1]))
         self._reply(MUX_S_OK)
 
     def open_session(self, command: str, fds: tuple[int, int, int], tty: bool = False,
