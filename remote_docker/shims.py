@@ -32,11 +32,11 @@ SHIMS: dict[str, str] = {
     "docker.x11": "remote_docker.cli.notyet:docker_x11",
     "apt-docker": "remote_docker.cli.notyet:apt_docker",
     "make_dockerfile": "remote_docker.cli.notyet:make_dockerfile",
-    "docker-build": "remote_docker.cli.notyet:docker_build",
-    "docker.build.me": "remote_docker.cli.notyet:docker_build_me",
+    "docker-build": "remote_docker.cli.docker_build:docker_build",
+    "docker.build.me": "remote_docker.cli.docker_build:docker_build_me",
     "docker-compose": "remote_docker.cli.notyet:docker_compose",
-    "docker-machine": "remote_docker.cli.notyet:docker_machine",
-    "docker-search": "remote_docker.cli.notyet:docker_search",
+    "docker-machine": "remote_docker.cli.remote_tools:docker_machine",
+    "docker-search": "remote_docker.cli.remote_tools:docker_search",
     "remote-docker": "remote_docker.cli.remote_docker:main",
 }
 

@@ -13,8 +13,4 @@ def _not_yet(name: str) -> int:
 def docker_x11() -> int: return _not_yet("docker.x11")
 def apt_docker() -> int: return _not_yet("apt-docker")
 def make_dockerfile() -> int: return _not_yet("make_dockerfile")
-def docker_build() -> int: return _not_yet("docker-build")
-def docker_build_me() -> int: return _not_yet("docker.build.me")
 def docker_compose() -> int: return _not_yet("docker-compose")
-def docker_machine() -> int: return _not_yet("docker-machine")
-def docker_search() -> int: return _not_yet("docker-search")
