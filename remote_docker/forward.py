@@ -20,12 +20,12 @@ class Plan:
     """Everything the transport needs to run one forwarded docker command."""
 
     __slots__ = ("argv", "tty", "stdin", "stdin_path", "stdout_path", "env", "outputs",
-                 "display_name", "mounts", "command")
+                 "display_name", "mounts", "command", "stdin_writer", "stdout_reader")
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv                      # remote argv, starting with "docker"
         self.tty = False                      # allocate a pty on the docker-machine
-        self.stdin = "null"                   # "null" | "inherit" | "file"
+        self.stdin = "null"                   # "null" | "inherit" | "file" | "stream"
         self.stdin_path: str | None = None    # local file streamed as stdin ("file")
         self.stdout_path: str | None = None   # local file that receives remote stdout
         self.env: dict[str, str] = {}         # values exported remotely, never on a cmdline
@@ -33,6 +33,8 @@ class Plan:
         self.display_name = "docker"
         self.mounts: list = []                # bind_sources.MountRequest, in placeholder order
         self.command = ""                     # docker's canonical subcommand: "run", "ps", …
+        self.stdin_writer = None              # stdin "stream": called with a binary file
+        self.stdout_reader = None             # called with the remote stdout, a binary file
 
     def __repr__(self) -> str:
         return f"Plan(argv={self.argv!r}, tty={self.tty}, stdin={self.stdin!r})"
@@ -91,7 +93,25 @@ def plan(argv: list[str], env: dict | os._Environ, term: Terminal, cwd: str | No
         _localise_input(cmd, result)
     elif cmd.command == "build":
         _localise_iidfile(cmd, result)
+        _localise_context(cmd, result, env, term)
     return result
+
+
+def _localise_context(cmd: DockerCommand, result: Plan, env: dict | os._Environ,
+                      term: Terminal) -> None:
+    """``build DIR``: the workstation's directory streamed as ``build -`` (``build_context``)."""
+    from remote_docker import build_context
+
+    for name in build_context.BUILD_ENV:
+        if name in env:
+            result.env[name] = env[name]
+    inner = dockercli.parse(result.argv[1:])  # --iidfile already rewritten
+    localised = build_context.localise(inner, env, term.stderr)
+    if localised is None:
+        return
+    args, context = localised
+    result.argv = ["docker", *inner.global_args, *inner.path, *args]
+    result.stdin, result.stdin_writer, result.tty = "stream", context.write, False
 
 
 def _needs_tty(cmd: DockerCommand, term: Terminal) -> bool:

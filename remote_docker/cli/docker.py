@@ -43,6 +43,11 @@ def forward(args: list[str], env: dict | os._Environ) -> int:
     machine = config.parse_machine(config.machine_spec(env))
     plan = fwd.plan(args, env, fwd.Terminal.detect(), translate=config.translate_paths(env),
                     parsed=cmd)
+    if cmd.command == "cp":
+        from remote_docker import container_copy
+
+        if container_copy.is_local_copy(cmd):
+            return container_copy.copy(machine, cmd, env, config.transport_name(env))
     transport = config.transport_name(env)
     ports_to_wait = published_ports(cmd, machine, env) if transport == "openssh" else []
     if plan.mounts:

@@ -15,6 +15,7 @@ PROG = "remote-docker"
 # verb -> (module under remote_docker.cli, one line of help)
 VERBS: dict[str, tuple[str, str]] = {
     "use": ("use", "choose the docker-machine ([user@]host[:port], ssh alias or docker context)"),
+    "machines": ("machines", "list known docker-machines (* = in use) [--import-contexts]"),
     "status": ("status", "show the docker-machine, the connection and the remote docker"),
     "local": ("local", "run the workstation's own docker client: remote-docker local ps"),
     "install-shims": ("shims", "put docker and the other shims on PATH ahead of a local docker"),

@@ -100,6 +100,9 @@ def main_use(args: list[str]) -> int:
         return ExitStatus.OK
     text, accept_new, repin = parsed
     env = os.environ
+    from remote_docker import machines
+
+    name, text = text, machines.known(env).get(text, text)  # a name `machines` lists
     machine, via = hostkeys.resolve_spec(text, env)
     spec = hostkeys.canonical_spec(machine)
     if via:
@@ -113,6 +116,7 @@ def main_use(args: list[str]) -> int:
     master.ensure()
     versions = probe_docker(master)
     path = config.write_settings({"host": spec}, env)
+    machines.remember(name, spec, env)
     sys.stdout.write(f"now using {spec}: docker {versions.server} (recorded in {path})\n")
     override = env.get("REMOTE_DOCKER_HOST")
     if override is not None and override.strip() != spec:

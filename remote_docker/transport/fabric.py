@@ -57,7 +57,7 @@ from remote_docker.errors import ConfigError, ConnectionFailed, ExitStatus
 from remote_docker.forward import Plan
 from remote_docker.transport import openssh, quoting
 from remote_docker.transport.forwarded import (FORWARDED_SIGNALS, RawTerminal, call_tag,
-                                                exit_status, finish_output)
+                                                exit_status, finish_output, local_streams)
 
 CHUNK = 65536
 CONNECT_TIMEOUT = 15  # as the OpenSSH transport's ConnectTimeout
@@ -359,9 +359,14 @@ class FabricCall:
         """Run the docker script; its status as ``process.wait`` gives it (-n: we died of n)."""
         plan = self.plan
         stdout_tmp = f"{plan.stdout_path}.rd-{os.getpid()}" if plan.stdout_path else None
-        out = os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
+        streams = local_streams(plan)
+        out = streams.stdout if streams and streams.stdout is not None else \
+            os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
             if stdout_tmp else 1
-        source = self.stdin_fd()
+        source = streams.stdin if streams and streams.stdin is not None else self.stdin_fd()
+        if streams:  # our reads and writes go through these fds, the threads do the rest
+            streams.detach_session_fds()
+            streams.start()
         channel = self.transport.open_session()
         status = None
         try:
@@ -391,6 +396,8 @@ class FabricCall:
                 os.close(source)
             if stdout_tmp:
                 finish_output(stdout_tmp, plan.stdout_path, status == 0)
+        if streams:
+            streams.finish()
         return status
 
     def relay_output(self, channel: object, out: int, relay: "SignalRelay") -> int:

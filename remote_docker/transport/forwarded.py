@@ -74,22 +74,30 @@ class ForwardedCall:
             return None
         opened: list[int] = []
         resize = None
+        streams = local_streams(plan)
         try:
-            stdin = 0 if plan.stdin == "inherit" else os.open(
-                plan.stdin_path if plan.stdin == "file" else os.devnull, os.O_RDONLY)
-            stdout = os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
+            stdin = streams.stdin if streams and streams.stdin is not None else \
+                0 if plan.stdin == "inherit" else os.open(
+                    plan.stdin_path if plan.stdin == "file" else os.devnull, os.O_RDONLY)
+            stdout = streams.stdout if streams and streams.stdout is not None else \
+                os.open(stdout_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666) \
                 if stdout_tmp else 1
-            opened = [fd for fd in (stdin, stdout) if fd > 2]
+            opened = [fd for fd in (stdin, stdout)
+                      if fd > 2 and not (streams and fd in streams.session_fds())]
             try:
                 if plan.tty:
                     resize = _relay_window_changes(client.master_pid())
                 session = client.open_session(self.script, (stdin, stdout, 2), plan.tty,
                                               os.environ.get("TERM", ""))
             except mux.MuxError:
+                if streams:
+                    streams.close()
                 return None  # nothing ran: the ssh binary may still get a session
             for fd in opened:
                 os.close(fd)
             opened.clear()
+            if streams:
+                streams.start()
             with RawTerminal(0, active=plan.tty) as terminal:
                 status = client.wait_exit(session, on_tty_fail=terminal.restore)
         finally:
@@ -98,6 +106,8 @@ class ForwardedCall:
             client.close()
             if resize is not None:
                 _signal.signal(_signal.SIGWINCH, resize)
+        if streams:
+            streams.finish()
         if status is None:
             raise ConnectionFailed(f"lost the connection to {self.master.machine.spec}")
         return status
@@ -115,7 +125,21 @@ class ForwardedCall:
         if relay:
             read_end, write_end = os.pipe()
         stdin = read_end if relay else plan.stdin_path if plan.stdin == "file" else None
-        self.pid = spawn(argv, stdin=stdin, stdout=stdout_tmp, own_group=not plan.tty)
+        streams = local_streams(plan)
+        if streams:
+            stdin = streams.stdin if streams.stdin is not None else stdin
+            stdout_tmp = streams.stdout if streams.stdout is not None else stdout_tmp
+        try:
+            self.pid = spawn(argv, stdin=stdin, stdout=stdout_tmp, own_group=not plan.tty)
+        except BaseException:
+            if streams:
+                streams.close()
+            raise
+        if streams:
+            streams.start()
+            status = wait(self.pid)
+            streams.finish()
+            return status
         if relay:
             os.close(read_end)
             return _relay_stdin(self.pid, write_end)
@@ -127,6 +151,15 @@ class ForwardedCall:
 
     def exit_status(self, status: int) -> int:
         return exit_status(status, self.received)
+
+
+def local_streams(plan: Plan):
+    """The in-process stdin writer / stdout reader of a plan, if it has any (``streams``)."""
+    if plan.stdin_writer is None and plan.stdout_reader is None:
+        return None
+    from remote_docker.transport.streams import LocalStreams
+
+    return LocalStreams(plan)
 
 
 def signal_to_die_of(status: int, received: list[int]) -> int:

@@ -12,12 +12,12 @@ import _signal
 from remote_docker.errors import ConnectionFailed
 
 
-def spawn(argv: list[str], stdin: str | int | None = None, stdout: str | None = None,
+def spawn(argv: list[str], stdin: str | int | None = None, stdout: str | int | None = None,
           stderr: str | None = None, own_group: bool = False) -> int:
     """Start ``argv``; the only way this package starts a process on the hot path.
 
-    ``stdin`` is a path or a file descriptor, ``stdout``/``stderr`` paths
-    (created); None inherits.  SIGPIPE is reset to default for the child
+    ``stdin`` and ``stdout`` are a path or a file descriptor, ``stderr`` a
+    path (created); None inherits.  SIGPIPE is reset to default for the child
     (Python ignores it, and children inherit that).
     """
     actions: list[tuple] = []
@@ -25,7 +25,9 @@ def spawn(argv: list[str], stdin: str | int | None = None, stdout: str | None = 
         actions.append((os.POSIX_SPAWN_DUP2, stdin, 0))
     elif stdin is not None:
         actions.append((os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0))
-    if stdout is not None:
+    if isinstance(stdout, int):
+        actions.append((os.POSIX_SPAWN_DUP2, stdout, 1))
+    elif stdout is not None:
         actions.append((os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                         0o666))
     if stderr is not None:

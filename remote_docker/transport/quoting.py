@@ -54,11 +54,14 @@ def docker_script(argv: list[str], tag: str, machine_label: str,
       INT/QUIT, turns a signal death into 128+n: ssh reports a remote signal
       death as 255, which would be indistinguishable from a lost connection.
     """
-    missing = quote(f"docker: docker is not installed on {machine_label} "
-                    "(or not on its PATH): install it there, e.g. 'apt-get install docker.io'")
+    tool = argv[0]  # "docker", or another tool run there (docker-machine)
+    hint = ": install it there, e.g. 'apt-get install docker.io'" if tool == "docker" else ""
+    missing = quote(f"{tool}: {tool} is not installed on {machine_label} (or not on its PATH)"
+                    + hint)
     denied = quote(f"may not use docker on {machine_label} (/var/run/docker.sock): add the "
                    "user to the docker group there")
-    lines = [f"command -v docker >/dev/null 2>&1 || {{ printf '%s\\n' {missing} >&2; exit 127; }}",
+    lines = [f"command -v {quote(tool)} >/dev/null 2>&1 || "
+             f"{{ printf '%s\\n' {missing} >&2; exit 127; }}",
              '[ -z "${DOCKER_HOST-}" ] && [ -S /var/run/docker.sock ] && '
              '[ ! -w /var/run/docker.sock ] && [ ! -d "$HOME/.docker/contexts" ] && '
              f'{{ printf \'docker: user %s %s\\n\' "$(id -un)" {denied} >&2; exit 1; }}']

@@ -151,7 +151,8 @@ def test_a_changed_key_is_refused_with_the_repin_hint(ws) -> None:
     assert "has changed" in repinned.stderr
     assert ANOTHER_KEY not in pin_file.read_text()
     assert ws.host_setting() == f'host = "{FRESH}"\n'
-    assert sorted(os.listdir(ws.config)) == ["config.toml", "known_hosts"]
+    # nothing but the choice, the pin, and the machine remembered for `remote-docker machines`
+    assert sorted(os.listdir(ws.config)) == ["config.toml", "known_hosts", "machines.toml"]
 
 
 def test_status_and_disconnect(ws) -> None:

@@ -1,0 +1,159 @@
+"""Pure logic of builds and cp: .dockerignore matching, tag naming, docker cp's path rules."""
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from remote_docker import build_context, container_copy, dockerignore
+from remote_docker.cli.docker_build import build_argv, tag_for_directory
+from remote_docker.errors import UsageError
+
+
+def matcher(*patterns: str) -> dockerignore.PatternMatcher:
+    return dockerignore.PatternMatcher(dockerignore.parse("\n".join(patterns)))
+
+
+@pytest.mark.parametrize("patterns,path,excluded", [
+    (["*.log"], "a.log", True),
+    (["*.log"], "dir/a.log", False),           # '*' does not cross directories
+    (["**/*.log"], "dir/sub/a.log", True),
+    (["**/*.log"], "a.log", True),
+    (["big"], "big/blob", True),               # a parent directory matches
+    (["big", "!big/keep"], "big/keep", False),
+    (["big", "!big/keep"], "big/other", True),
+    (["/abs"], "abs", True),                   # a leading / is the context root
+    (["a?c"], "abc", True),
+    (["a?c"], "a/c", False),
+    (["*", "!Dockerfile"], "Dockerfile", False),
+    (["# comment", "x"], "# comment", False),
+    (["docs/**"], "docs/a/b", True),
+    (["[ab].txt"], "b.txt", True),
+])
+def test_patterns_match_as_docker_does(patterns: list[str], path: str, excluded: bool) -> None:
+    assert matcher(*patterns).matches(path) is excluded
+
+
+def test_dockerfile_and_dockerignore_are_always_sent() -> None:
+    kept = dockerignore.keep_build_files(["*"], "Dockerfile")
+    m = dockerignore.PatternMatcher(kept)
+    assert not m.matches("Dockerfile") and not m.matches(".dockerignore") and m.matches("x")
+
+
+def test_excluded_directory_is_walked_only_for_an_exception() -> None:
+    assert matcher("big", "!big/keep").may_include_below("big")
+    assert not matcher("big", "!other/keep").may_include_below("big")
+
+
+def test_context_tar_has_docker_layout(tmp_path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a").write_bytes(b"x" * 700)
+    (tmp_path / "skip.log").write_text("no")
+    (tmp_path / ".dockerignore").write_text("*.log\n")
+    context = build_context.BuildContext(str(tmp_path), "Dockerfile", None, "", False)
+    out = io.BytesIO()
+    context.write(out)
+    data = out.getvalue()
+    assert len(data) == context.sent == 512 * (2 + 2 + 1 + 3) + 1024  # no record padding
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        assert names == [".dockerignore", "Dockerfile", "sub", "sub/a"]
+        assert {m.uid for m in tar.getmembers()} == {0}
+
+
+def test_outside_dockerfile_goes_in_under_a_random_name(tmp_path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "elsewhere.Dockerfile").write_text("FROM busybox\n")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        from remote_docker import dockercli
+
+        cmd = dockercli.parse(["build", "-f", "elsewhere.Dockerfile", "-t", "x", "ctx"])
+        args, context = build_context.localise(cmd, {}, False)
+    finally:
+        os.chdir(cwd)
+    name = args[1]
+    assert args[0] == "-f" and name.startswith(".dockerfile.") and args[-1] == "-"
+    out = io.BytesIO()
+    context.write(out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        assert tar.extractfile(name).read() == b"FROM busybox\n"
+        assert name.encode() in tar.extractfile(".dockerignore").read()
+
+
+def test_missing_context_is_docker_error_not_the_remote_path() -> None:
+    from remote_docker import dockercli
+
+    with pytest.raises(UsageError, match='path "no-such-dir-xyz" not found'):
+        build_context.localise(dockercli.parse(["build", "no-such-dir-xyz"]), {}, False)
+
+
+@pytest.mark.parametrize("name,tag", [
+    ("My App!", "my-app"), ("proj_v2.0", "proj_v2.0"), ("__x__", "x"), ("a..b", "a.b"),
+    ("ÜBER cool", "uber-cool"), ("a__b", "a__b"), ("x" * 200, "x" * 128),
+])
+def test_build_me_tag_is_a_valid_repository_name(name: str, tag: str) -> None:
+    assert tag_for_directory(name) == tag
+
+
+def test_build_me_refuses_a_name_with_nothing_usable() -> None:
+    with pytest.raises(UsageError):
+        tag_for_directory("日本")
+
+
+def test_docker_build_defaults_to_the_current_directory() -> None:
+    assert build_argv(["-t", "x"]) == ["build", "-t", "x", "."]
+    assert build_argv(["-t", "x", "sub"]) == ["build", "-t", "x", "sub"]
+
+
+@pytest.mark.parametrize("arg,split", [
+    ("c:/x", ("c", "/x")), ("/abs:x", ("", "/abs:x")), ("./f:n", ("", "./f:n")), ("f", ("", "f")),
+])
+def test_cp_argument_split(arg: str, split: tuple[str, str]) -> None:
+    assert container_copy.split_arg(arg) == split
+
+
+@pytest.mark.parametrize("dst,exists,is_dir,src_dir,expect", [
+    ("/d", True, True, False, ("/d", None)),
+    ("/d/new", False, False, True, ("/d", ("src", "new"))),
+    ("/d/file", True, False, False, ("/d", ("src", "file"))),
+])
+def test_cp_destination_rules(dst, exists, is_dir, src_dir, expect) -> None:
+    assert container_copy.prepare("/w/src", src_dir, "", dst, exists, is_dir) == expect
+
+
+@pytest.mark.parametrize("dst,exists,is_dir,src_dir,message", [
+    ("/d/file", True, False, True, "cannot copy directory"),
+    ("/d/new/", False, False, False, "no such directory"),
+])
+def test_cp_destination_errors(dst, exists, is_dir, src_dir, message) -> None:
+    with pytest.raises(UsageError, match=message):
+        container_copy.prepare("/w/src", src_dir, "", dst, exists, is_dir)
+
+
+def test_extraction_refuses_entries_outside_the_destination(tmp_path) -> None:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for name in ("d/", "d/../../evil"):
+            info = tarfile.TarInfo(name.rstrip("/"))
+            info.type = tarfile.DIRTYPE if name.endswith("/") else tarfile.REGTYPE
+            tar.addfile(info, io.BytesIO(b""))
+    data.seek(0)
+    (tmp_path / "dest").mkdir()
+    extraction = container_copy.Extraction("/d", "", str(tmp_path / "dest"))
+    with pytest.raises(UsageError, match="outside"):
+        extraction.read(data)
+    assert not (tmp_path / "evil").exists()
+
+
+def test_stat_response_is_parsed() -> None:
+    import base64
+    import json
+
+    stat = base64.b64encode(json.dumps({"mode": 2147484141, "linkTarget": ""}).encode())
+    reply = b"HTTP/1.1 200 OK\r\nX-Docker-Container-Path-Stat: " + stat + b"\r\n\r\n"
+    assert container_copy.parse_stat(reply).is_dir
+    assert not container_copy.parse_stat(b"HTTP/1.1 404 Not Found\r\n\r\n").exists
