@@ -19,7 +19,7 @@ through it, with the work dir mounted at the same path.
   init [NAME] --image IMAGE [--host MACHINE] [--env VAR]…  new session for this dir
   overlay [--distro apt|apk|dnf|yum|bundle] [--builder IMAGE]  the Dockerfile adding sshd
   build                  build the session image on the docker-machine
-  push                   (dev build builds on the docker-machine: nothing to push)
+  push                   send an image built here (layer-only; dev build builds there)
   run [--port N] [--recreate] [-- DOCKER-RUN-OPTIONS…]  start the container (again)
   exec [-w DIR] CMD…     run CMD in the container (alias: dodo CMD…)
   mount [DIR] / umount   the container's filesystem on this workstation (sshfs)
@@ -225,6 +225,14 @@ def do_build(opts) -> int:
 
 
 def do_push(opts) -> int:
+    """Send the session image from the workstation's own engine, only the layers missing there.
+
+    ``dev build`` builds on the docker-machine, so usually there is nothing to
+    send; an image built here (``remote-docker local build -t IMAGE …``) goes
+    by the layer-only ``remote-docker push``.
+    """
+    from remote_docker import images
+    from remote_docker.cli.images import summary
     from remote_docker.dev import lifecycle, link
 
     s = _find(opts.session)
@@ -232,9 +240,14 @@ def do_push(opts) -> int:
         _say(f"{s.image} is on {s.machine} already: 'dev build' builds it there, "
              "nothing to push")
         return ExitStatus.OK
-    raise UsageError("dev push moves an image built by the workstation's own engine, which "
-                     "needs the layer-only 'remote-docker push' (not in this version): "
-                     "use 'remote-docker dev build', which builds on the docker-machine")
+    try:
+        outcomes = images.push([s.image])
+    except UsageError as exc:
+        raise UsageError(f"{exc.message}: 'remote-docker dev build' builds the session image "
+                         "on the docker-machine, or build it here and push again") from None
+    for outcome in outcomes:
+        _say(summary("push", outcome))
+    return ExitStatus.OK
 
 
 def do_run(opts) -> int:

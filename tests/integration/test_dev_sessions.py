@@ -220,7 +220,7 @@ def test_mistakes_are_one_line(project) -> None:
     checks = [
         (f"remote-docker dev init {name} --image busybox:latest", b"exists already"),
         ("remote-docker dev run", b"no image yet"),
-        ("remote-docker dev push", b"builds on the docker-machine"),
+        ("remote-docker dev push", b"dev build' builds the session image"),
         ("dodo true", b"is not running"),
         (f"cd / && dodo -s {name} true", b"neither under"),
         ("remote-docker dev init Bad/Name --image x", b"session name"),
@@ -248,3 +248,20 @@ def test_gc_removes_what_a_deleted_session_left(project) -> None:
     assert f"removed image {tag}:session\n" in removed
     assert_nothing_left(path, name, session_id)
     assert tag not in ok(sh(path, "remote-docker dev gc")).decode()
+
+
+def test_dev_push_sends_a_session_image_built_here(project) -> None:
+    """An image of the session made by the workstation's engine goes by the layer-only push."""
+    path, name = project
+    ok(sh(path, f"remote-docker dev init {name} --image busybox:latest"))
+    image = f"rd-dev-{name}-{state(name)['id']}:session"
+    ok(run_ws(["remote-docker", "local", "tag", "busybox:latest", image]))
+    try:
+        pushed = sh(path, "remote-docker dev push")
+        assert pushed.returncode == 0 and b"pushed to the docker-machine" in pushed.stderr, pushed
+        assert run_dm(["docker", "image", "inspect", image]).returncode == 0
+        again = ok(sh(path, "remote-docker dev push"))
+        assert again == b""  # prose on stderr only; nothing sent twice
+    finally:
+        run_ws(["remote-docker", "local", "rmi", image])
+        run_dm(["docker", "rmi", image])
