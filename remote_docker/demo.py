@@ -17,10 +17,17 @@ from remote_docker import testbed
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
 
+def as_ws(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """ws's command and environment: in ws's own network namespace (the bed's workstation,
+    whose localhost is not the docker-machine's), with published ports forwarded."""
+    return testbed.ws_command(argv, netns=True), testbed.ws_env(ports=True)
+
+
 def show(title: str, argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
     typed = argv[2] if argv[:2] == ["sh", "-c"] else shlex.join(argv)  # what one would type
     print(f"\n{BOLD}{title}{RESET}\n{DIM}ws$ {typed}{RESET}", flush=True)
-    proc = subprocess.run(testbed.ws_command(argv), env=testbed.ws_env(), input=stdin,
+    command, env = as_ws(argv)
+    proc = subprocess.run(command, env=env, input=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sys.stdout.write(proc.stdout.decode(errors="replace"))
     if proc.returncode:
@@ -30,8 +37,7 @@ def show(title: str, argv: list[str], stdin: bytes | None = None) -> subprocess.
 
 def median_ms(argv: list[str], env_prefix: list[str], runs: int = 7) -> float:
     """Median wall time of ``argv`` as ws, in ms (after one warm-up run)."""
-    cmd = testbed.ws_command([*env_prefix, *argv])
-    env = testbed.ws_env()
+    cmd, env = as_ws([*env_prefix, *argv])
     subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     times = []
     for _ in range(runs):
@@ -44,6 +50,10 @@ def median_ms(argv: list[str], env_prefix: list[str], runs: int = 7) -> float:
 def main() -> int:
     print(f"{BOLD}remote-docker demo{RESET}: the workstation user 'ws' uses the Docker engine "
           "of the docker-machine dm@127.0.0.2 over ssh, as if it were local.")
+    # a connection left by something run outside ws's network namespace (bench/) would
+    # listen for published ports on the machine's localhost, not ws's: start afresh
+    subprocess.run(as_ws(["remote-docker", "disconnect"])[0], env=as_ws([])[1],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     show("Which docker answers? (client and server are the docker-machine's)",
          ["docker", "version", "--format", "client {{.Client.Version}}, server "
           "{{.Server.Version}} on {{.Server.Os}}/{{.Server.Arch}}"])
@@ -59,6 +69,17 @@ def main() -> int:
          ["sh", "-c", "mkdir -p ~/demo && cd ~/demo && echo 'from the workstation' > note.txt "
           "&& docker-run busybox sh -c 'pwd; cat note.txt; echo from the container > reply.txt' "
           "&& ls -l ~/demo && remote-docker mounts && echo '(no mounts left)'"])
+    show("docker build: the context is the workstation's directory, streamed",
+         ["sh", "-c", "mkdir -p ~/demo/app && cd ~/demo/app && echo 'built from ws' > note.txt "
+          "&& printf 'FROM busybox\\nCOPY note.txt /\\nCMD cat /note.txt\\n' > Dockerfile "
+          "&& docker build -q -t rd-demo-app . >/dev/null && docker run --rm rd-demo-app "
+          "&& docker rmi -f rd-demo-app >/dev/null"])
+    show("Published ports reach the workstation's own localhost",
+         ["sh", "-c", "docker run -d --rm --name rd-demo-web -p 8080:80 busybox sh -c "
+          "'echo served by a remote container > /tmp/index.html; httpd -f -p 80 -h /tmp' "
+          ">/dev/null && python3 -c \"import urllib.request as u; "
+          "print(u.urlopen('http://localhost:8080/').read().decode(), end='')\" "
+          "&& remote-docker ports; docker rm -f rd-demo-web >/dev/null"])
 
     print(f"\n{BOLD}How fast is one command?{RESET} (median of 7 'docker ps', warm)")
     ours = median_ms(["docker", "ps"], [])
