@@ -278,14 +278,16 @@ def _check(step: str, status: int, err: bytes, where: str) -> None:
 
 
 def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
-             progress: Progress) -> Outcome:
+             progress: Progress,
+             begun: tuple[subprocess.Popen, subprocess.Popen] | None = None) -> Outcome:
+    """One image; ``begun``: its save and the remote load, already started."""
     started = time.monotonic()
     layers_sent = _missing(image, present)
     tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
-    save = load = None
+    save, load = begun or (None, None)
     try:
-        save = local.save(image.name)
-        load = remote.load()
+        save = save or local.save(image.name)
+        load = load or remote.load()
         sink = _CountingSink(load.stdin, tick)
         try:
             layerfilter.filter_archive(save.stdout, sink, image.diff_ids, present)
@@ -353,18 +355,35 @@ def _both(local: LocalEngine, remote: RemoteEngine,
 
 def push(names: list[str], env: dict | os._Environ = os.environ,
          progress: Progress = _no_progress) -> list[Outcome]:
-    """Send images from the workstation's engine to the docker-machine's."""
+    """Send images from the workstation's engine to the docker-machine's.
+
+    The first image's ``docker save`` and the remote ``docker load`` start
+    before the inventories are asked for, not after: both take a while to get
+    going (the save's first bytes, a session on the connection), and that
+    time then overlaps with the inventories' round trips instead of adding to
+    them.  Nothing is read from the save until the filter knows what to drop;
+    if the image turns out to be there already (or missing), both are killed,
+    and a ``docker load`` whose stream is cut loads nothing.
+    """
     local, remote = LocalEngine(env), RemoteEngine(env)
-    ours, theirs = _both(local, remote, names)
-    images = _require(names, ours, local.label)
-    outcomes = []
-    for image in images:
-        if _already(image, theirs):
-            outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
-            continue
-        outcomes.append(push_one(image, local, remote, theirs.chains, progress))
-        theirs.chains.update(layerfilter.chain_ids(image.diff_ids))
-    return outcomes
+    remote.master.ensure()
+    early: tuple[subprocess.Popen, subprocess.Popen] | None = (local.save(names[0]),
+                                                                remote.load())
+    try:
+        ours, theirs = _both(local, remote, names)
+        images = _require(names, ours, local.label)
+        outcomes = []
+        for image in images:
+            if _already(image, theirs):
+                outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
+                continue
+            started, early = (early if image.name == names[0] else None), None
+            outcomes.append(push_one(image, local, remote, theirs.chains, progress, started))
+            theirs.chains.update(layerfilter.chain_ids(image.diff_ids))
+        return outcomes
+    finally:
+        if early is not None:
+            _kill(*early)
 
 
 def pull(names: list[str], env: dict | os._Environ = os.environ,
