@@ -235,22 +235,6 @@ def _kill(*procs: subprocess.Popen | None) -> None:
             proc.wait()
 
 
-class _CountingSink:
-    """The wire: counts what is written so the summary reports bytes really sent."""
-
-    def __init__(self, pipe, tick: Callable[[int], None]) -> None:
-        self.pipe, self.tick, self.count = pipe, tick, 0
-
-    def write(self, data: bytes) -> int:
-        self.pipe.write(data)
-        self.count += len(data)
-        self.tick(len(data))
-        return len(data)
-
-    def flush(self) -> None:
-        self.pipe.flush()
-
-
 def _explain(exc: BaseException, save: subprocess.Popen, save_where: str,
              load: subprocess.Popen, load_where: str) -> TransferFailed:
     """Why a stream broke: a failed save says so on stderr, else a failed load, else exc."""
@@ -288,10 +272,10 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
     try:
         save = save or local.save(image.name)
         load = load or remote.load()
-        sink = _CountingSink(load.stdin, tick)
         try:
-            layerfilter.filter_archive(save.stdout, sink, image.diff_ids, present)
-        except (OSError, EOFError, layerfilter.tarfile.TarError) as exc:
+            _, sent = layerfilter.filter_fds(save.stdout.fileno(), load.stdin.fileno(),
+                                             image.diff_ids, present, tick)
+        except (OSError, EOFError, ValueError) as exc:
             raise _explain(exc, save, local.label, load, remote.label) from None
         _check("docker save", *_finish(save), local.label)
         load.stdin.close()
@@ -299,7 +283,7 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
     except BaseException:
         _kill(save, load)
         raise
-    return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, sink.count,
+    return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, sent,
                    time.monotonic() - started)
 
 

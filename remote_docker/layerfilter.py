@@ -128,6 +128,149 @@ def filter_archive(source: BinaryIO, sink: BinaryIO, diff_ids: list[str],
     return decide.dropped
 
 
+BLOCK = 512
+
+
+class _Blocks:
+    """Reads a tar stream from a file descriptor: headers into memory, data passed on
+    with ``splice`` (no copy through Python) where both ends are pipes."""
+
+    def __init__(self, src: int, dst: int, tick) -> None:
+        import os
+
+        self.os, self.src, self.dst, self.tick = os, src, dst, tick
+        self.buf = b""
+        self.sent = 0
+        self.splice = hasattr(os, "splice")
+
+    def read(self, size: int) -> bytes:
+        """Exactly ``size`` bytes (header blocks, small members); EOFError if cut short."""
+        while len(self.buf) < size:
+            chunk = self.os.read(self.src, max(BUFFER, size - len(self.buf)))
+            if not chunk:
+                raise EOFError("the archive ended in the middle of a member")
+            self.buf += chunk
+        data, self.buf = self.buf[:size], self.buf[size:]
+        return data
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.os.write(self.dst, view):]
+        self.sent += len(data)
+        self.tick(len(data))
+
+    def move(self, size: int, keep: bool) -> None:
+        """Pass (or with ``keep`` false, skip) the next ``size`` bytes of the stream."""
+        if self.buf:
+            head, self.buf = self.buf[:size], self.buf[size:]
+            size -= len(head)
+            if keep:
+                self.write(head)
+        while size:
+            if keep and self.splice:
+                try:
+                    done = self.os.splice(self.src, self.dst, min(size, BUFFER))
+                except OSError:  # not pipes at both ends: copy instead
+                    self.splice = False
+                    continue
+                if not done:
+                    raise EOFError("the archive ended in the middle of a member")
+                self.sent += done
+                self.tick(done)
+                size -= done
+                continue
+            chunk = self.os.read(self.src, min(size, BUFFER))
+            if not chunk:
+                raise EOFError("the archive ended in the middle of a member")
+            size -= len(chunk)
+            if keep:
+                self.write(chunk)
+
+    def rest(self) -> None:
+        """After the end-of-archive blocks: whatever follows, as it is."""
+        self.write(self.buf)
+        self.buf = b""
+        while chunk := self.os.read(self.src, BUFFER):
+            self.write(chunk)
+
+
+def _header_size(header: bytes) -> int:
+    field = header[124:136]
+    if field[0] & 0x80:  # base-256, for members of 8 GiB and more
+        return int.from_bytes(field[1:], "big")
+    return int(field.rstrip(b"\0 ").strip() or b"0", 8)
+
+
+def _header_name(header: bytes) -> str:
+    name = header[0:100].split(b"\0", 1)[0]
+    if header[257:262] == b"ustar":
+        prefix = header[345:500].split(b"\0", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+    return name.decode("utf-8", "surrogateescape")
+
+
+def _pax_path(data: bytes) -> str | None:
+    """The ``path`` record of a PAX extended header, if it has one."""
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        length = int(data[pos:space])
+        key, _, value = data[space + 1:pos + length - 1].partition(b"=")
+        if key == b"path":
+            return value.decode("utf-8", "surrogateescape")
+        pos += length
+    return None
+
+
+def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
+               tick=lambda n: None) -> tuple[int, int]:
+    """``filter_archive`` between file descriptors: (layers dropped, bytes written).
+
+    Headers are passed on as they came (byte for byte) and a kept layer's data is
+    spliced from pipe to pipe, so the hundreds of MiB of a first push never pass
+    through Python; tarfile re-encoded every header and copied every byte twice.
+    """
+    decide = LayerFilter(diff_ids, present)
+    stream = _Blocks(src, dst, tick)
+    pending = b""  # PAX / GNU long-name headers that belong to the next member
+    override: str | None = None
+    while True:
+        header = stream.read(BLOCK)
+        if header == bytes(BLOCK):
+            stream.write(pending + header)
+            stream.rest()
+            return decide.dropped, stream.sent
+        size = _header_size(header)
+        padded = -size % BLOCK + size
+        kind = header[156:157]
+        if kind in (b"x", b"L"):  # applies to the next member: kept or dropped with it
+            data = stream.read(padded)
+            if kind == b"x":
+                override = _pax_path(data[:size]) or override
+            else:
+                override = data[:size].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            pending += header + data
+            continue
+        name = override or _header_name(header)
+        override = None
+        parts = name.split("/")
+        regular = kind in (b"0", b"\0", b"7")
+        if regular and parts[-1] == "json" and len(parts) == 2 and size <= BUFFER:
+            data = stream.read(padded)
+            decide.v1_json[parts[0]] = data[:size]
+            stream.write(pending + header + data)
+        else:
+            member = tarfile.TarInfo(name)
+            member.type = tarfile.REGTYPE if regular else tarfile.DIRTYPE
+            keep = decide.keep(member)
+            if keep:
+                stream.write(pending + header)
+            stream.move(padded, keep)
+        pending = b""
+
+
 def main(argv: list[str]) -> int:
     """`python3 -c SOURCE '{"layers": [...], "present": [...]}'`: stdin to stdout."""
     spec = json.loads(argv[1])

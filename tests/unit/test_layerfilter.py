@@ -96,3 +96,83 @@ def test_inventory_parsing() -> None:
         images.parse_inventory(["a:1"], "-\nunreachable\nCannot connect to the Docker daemon\n")
     with pytest.raises(images.TransferFailed):
         images.parse_inventory(["a:1"], "python3\n")
+
+
+def _through_pipes(archive: bytes, have: set[str]) -> tuple[bytes, int, int]:
+    """filter_fds from a pipe to a pipe (so splice is used), fed and drained by threads."""
+    import os
+    import threading
+
+    src_r, src_w = os.pipe()
+    dst_r, dst_w = os.pipe()
+    out = bytearray()
+
+    def feed() -> None:
+        with os.fdopen(src_w, "wb") as f:
+            f.write(archive)
+
+    def drain() -> None:
+        with os.fdopen(dst_r, "rb") as f:
+            out.extend(f.read())
+
+    threads = [threading.Thread(target=feed), threading.Thread(target=drain)]
+    for t in threads:
+        t.start()
+    try:
+        dropped, sent = layerfilter.filter_fds(src_r, dst_w, DIFF_IDS, have)
+    finally:
+        os.close(src_r)
+        os.close(dst_w)
+    for t in threads:
+        t.join()
+    return bytes(out), dropped, sent
+
+
+def _through_files(archive: bytes, have: set[str], tmp_path) -> tuple[bytes, int, int]:
+    """filter_fds between regular files: splice refuses them, so it copies."""
+    import os
+
+    (tmp_path / "in").write_bytes(archive)
+    src = os.open(tmp_path / "in", os.O_RDONLY)
+    dst = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        dropped, sent = layerfilter.filter_fds(src, dst, DIFF_IDS, have)
+    finally:
+        os.close(src)
+        os.close(dst)
+    return (tmp_path / "out").read_bytes(), dropped, sent
+
+
+@pytest.mark.parametrize("through", ["pipes", "files"])
+@pytest.mark.parametrize("present", [0, 1, 2, 3])
+def test_the_fd_filter_keeps_headers_and_data_byte_for_byte(through, present, tmp_path) -> None:
+    """Same decisions as filter_archive; what it keeps is the original bytes, unchanged."""
+    archive, ids = legacy_archive(DIFF_IDS)
+    have = set(layerfilter.chain_ids(DIFF_IDS)[:present])
+    out, dropped, sent = (_through_pipes(archive, have) if through == "pipes"
+                          else _through_files(archive, have, tmp_path))
+    assert dropped == present and sent == len(out)
+    original = tarfile.open(fileobj=io.BytesIO(archive))
+    kept = tarfile.open(fileobj=io.BytesIO(out))
+    expected = [m.name for m in original.getmembers()
+                if not (m.name.endswith("/layer.tar") and ids.index(m.name[:64]) < present)]
+    assert kept.getnames() == expected
+    for name in expected:
+        assert kept.extractfile(name).read() == original.extractfile(name).read()
+    if present == 0:
+        assert out == archive  # nothing to drop: the very same stream
+
+
+def test_the_fd_filter_follows_long_names_and_refuses_a_cut_archive(tmp_path) -> None:
+    """PAX path records name the member they precede; a stream cut short is an error."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("d" * 120 + "/layer.tar")  # longer than a header's 100 bytes
+        info.size = 3000
+        tar.addfile(info, io.BytesIO(b"x" * 3000))
+    archive = out.getvalue()
+    got, dropped, _ = _through_files(archive, set(), tmp_path)
+    assert got == archive and dropped == 0
+    assert tarfile.open(fileobj=io.BytesIO(got)).getnames() == ["d" * 120 + "/layer.tar"]
+    with pytest.raises(EOFError):
+        _through_files(archive[:1500], set(), tmp_path)
