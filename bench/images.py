@@ -61,7 +61,9 @@ class Images:
         context.mkdir(parents=True, exist_ok=True)
         (context / "Dockerfile").write_text(
             "FROM busybox:latest\n"
-            f"RUN head -c {BIG} /dev/urandom > /big.bin\n"
+            # this run's own big layer (v1 and v2 share it): one left by an earlier
+            # run would come from the build cache, and may be on the docker-machine
+            f"RUN echo {self.name} && head -c {BIG} /dev/urandom > /big.bin\n"
             f"RUN echo {seed} && head -c {CHANGED} /dev/urandom > /changed.bin\n")
         measure.capture(f"build {tag}", ws_command(
             [self.client, "build", "-q", "-t", tag, str(context)]), _ws_env())
