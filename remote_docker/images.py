@@ -12,6 +12,11 @@ short (Ctrl-C, a dead connection, a failed save) loads nothing at all.
 One `docker save` per image, because a 20.10 archive only tells its top layer
 apart when it holds a single image; after each image the receiver's layer
 set grows by that image's chains, so a second image sharing them sends none.
+
+The local `docker save` starts before anything else (its first bytes take
+longest); what is only needed after it (``layerfilter`` with tarfile and
+hashlib, dataclasses' inspect) is imported late or not at all, since each
+import is time the save starts later.
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import NamedTuple
 
-from remote_docker import config, layerfilter
+from remote_docker import config, layercache
 from remote_docker.errors import RemoteDockerError, UsageError
 from remote_docker.transport import quoting
 from remote_docker.transport.local import find_local_docker, local_client_env
@@ -40,25 +44,24 @@ class TransferFailed(RemoteDockerError):
     """save, the connection or load failed; nothing was loaded."""
 
 
-@dataclass
-class Image:
+class Image(NamedTuple):
     name: str
     id: str
     size: int
     diff_ids: list[str]
 
 
-@dataclass
-class Inventory:
-    """What one engine holds: the requested images and every layer chain it has."""
+class Inventory(NamedTuple):
+    """What one engine holds: the requested images and every layer chain it has
+    (``chains`` grows as images are sent), and what ``layercache`` is to keep."""
 
     images: dict[str, Image | None]
-    chains: set[str] = field(default_factory=set)
-    has_python: bool = True
+    chains: set[str]
+    has_python: bool
+    layers: layercache.LayerMap
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     """One image's transfer, for the summary line and for tests and benchmarks."""
 
     name: str
@@ -80,21 +83,35 @@ def _no_progress(_name: str, _total: int | None) -> Callable[[int], None]:
     return lambda _n: None
 
 
-def inventory_script(docker: str, names: list[str]) -> str:
+def inventory_script(docker: str, names: list[str], layers: bool = True) -> str:
     """sh script: python3 or not; `unreachable` and docker's error if the engine does not
-    answer; else `ID SIZE LAYERS` per name (`-` if absent), `---`, and the layer list
-    of every image the engine holds, one JSON array a line. One sh, fewest docker calls."""
+    answer; else `ID SIZE LAYERS` per name (`-` if absent), `---`; then, with ``layers``,
+    every image ID the engine holds, `---`, and `ID LAYERS` for each of those not among
+    the IDs read on stdin (``layercache``: those are known already). One sh, fewest
+    docker calls: the sender needs no layer list of its own, only the receiver does."""
     quoted = " ".join(quoting.quote(n) for n in names)
-    return (
-        "if command -v python3 >/dev/null 2>&1; then echo python3; else echo -; fi\n"
-        f"if ! ids=$({docker} image ls -aq --no-trunc 2>&1); then echo unreachable; "
-        "printf '%s\\n' \"$ids\"; exit 0; fi\n"
-        f"for n in {quoted}; do i=$({docker} image inspect --format "
-        f"{quoting.quote(INSPECT_FORMAT)} \"$n\" 2>/dev/null) && [ -n \"$i\" ] "
-        "&& echo \"$i\" || echo -; done\n"  # a missing image prints an empty line
-        "echo ---\n"
-        f"printf '%s\\n' \"$ids\" | sort -u | xargs -r {docker} image inspect "
-        "--format '{{json .RootFS.Layers}}'\n"
+    script = ("if command -v python3 >/dev/null 2>&1; then echo python3; else echo -; fi\n"
+              "known=$(cat)\n")
+    if layers:
+        script += (f"if ! ids=$({docker} image ls -aq --no-trunc 2>&1); then echo unreachable; "
+                   "printf '%s\\n' \"$ids\"; exit 0; fi\n")
+    script += (
+        f"for n in {quoted}; do if i=$({docker} image inspect --format "
+        f"{quoting.quote(INSPECT_FORMAT)} \"$n\" 2>/dev/null) && [ -n \"$i\" ]; then "
+        "echo \"$i\"; continue; fi\n"  # absent or no engine: ask again for the reason
+        f"e=$({docker} image inspect --format x \"$n\" 2>&1 >/dev/null)\n"
+        "case $e in *'No such image'*) echo - ;; *) echo unreachable; "
+        "printf '%s\\n' \"$e\"; exit 0 ;; esac; done\n"
+        "echo ---\n")
+    if not layers:
+        return script + "echo ---\n"
+    return script + (
+        "ids=$(printf '%s\\n' \"$ids\" | sort -u)\n"
+        "printf '%s\\n---\\n' \"$ids\"\n"
+        "printf '%s\\n---\\n%s\\n' \"$known\" \"$ids\" | awk "
+        "'f { if ($0 != \"\" && !($0 in k)) print; next } $0 == \"---\" { f = 1; next } "
+        "{ k[$0] = 1 }' "
+        f"| xargs -r {docker} image inspect --format '{{{{.Id}}}} {{{{json .RootFS.Layers}}}}'\n"
     )
 
 
@@ -102,9 +119,18 @@ class EngineUnreachable(Exception):
     """The inventory's engine did not answer; carries docker's own last line."""
 
 
-def parse_inventory(names: list[str], text: str) -> Inventory:
+def known_ids(known: layercache.LayerMap) -> bytes:
+    """The inventory script's stdin: the IDs whose layers need not be asked for."""
+    return "".join(f"{i}\n" for i in sorted(known)).encode()
+
+
+def parse_inventory(names: list[str], text: str,
+                    known: layercache.LayerMap | None = None) -> Inventory:
+    """The script's answer; ``known`` (the cache it was given) fills in the layers it
+    did not print. ``Inventory.layers`` is what to remember for next time."""
     import json
 
+    known = known or {}
     lines = text.splitlines()
     if len(lines) > 1 and lines[1] == "unreachable":
         raise EngineUnreachable(_last_line("\n".join(lines[2:]).encode()) or "no reply")
@@ -117,11 +143,21 @@ def parse_inventory(names: list[str], text: str) -> Inventory:
             continue
         image_id, size, layers = line.split(" ", 2)
         images[name] = Image(name, image_id, int(size), json.loads(layers))
-    chains: set[str] = set()
-    for line in lines[len(names) + 2:]:
+    rest = lines[len(names) + 2:]
+    if "---" not in rest:
+        raise TransferFailed("could not list the images of the engine: unexpected answer")
+    held = [l.strip() for l in rest[:rest.index("---")] if l.strip()]
+    asked = {}
+    for line in rest[rest.index("---") + 1:]:
         if line.strip():
-            chains.update(layerfilter.chain_ids(json.loads(line)))
-    return Inventory(images, chains, has_python=lines[0] == "python3")
+            image_id, layers = line.split(" ", 1)
+            asked[image_id] = json.loads(layers)
+    current = {i: known[i] if i in known else asked[i]
+               for i in held if i in known or i in asked}  # absent: removed meanwhile
+    chains: set[str] = set()
+    for layers in current.values():
+        chains.update(_chains(layers))
+    return Inventory(images, chains, has_python=lines[0] == "python3", layers=current)
 
 
 def _last_line(data: bytes) -> str:
@@ -146,18 +182,24 @@ class LocalEngine:
         return subprocess.run(argv, input=input, capture_output=True, env=self.env,
                               stdin=None if input is not None else subprocess.DEVNULL)
 
-    def inventory(self, names: list[str]) -> Inventory:
-        done = self._run(["sh", "-c", inventory_script(quoting.quote(self.docker), names)])
+    def inventory(self, names: list[str], layers: bool) -> Inventory:
+        engine = "local-" + (self.env.get("DOCKER_HOST") or "default")
+        known = layercache.load(engine, self.env) if layers else {}
+        done = self._run(["sh", "-c", inventory_script(quoting.quote(self.docker), names,
+                                                       layers)], known_ids(known))
         if done.returncode != 0:
             raise TransferFailed(f"listing the workstation's images failed: "
                                  f"{_last_line(done.stderr)}")
         try:
-            return parse_inventory(names, done.stdout.decode())
+            found = parse_inventory(names, done.stdout.decode(), known)
         except EngineUnreachable as exc:
             where = self.env.get("DOCKER_HOST") or "the default socket"
             raise LocalEngineUnavailable(
                 f"the workstation's docker engine ({where}) does not answer: {exc} (set "
                 "REMOTE_DOCKER_LOCAL_HOST or local_docker_host if it listens elsewhere)") from None
+        if layers and found.layers != known:
+            layercache.save(engine, found.layers, self.env)
+        return found
 
     def save(self, name: str) -> subprocess.Popen:
         return subprocess.Popen([self.docker, "save", name], stdin=subprocess.DEVNULL,
@@ -180,16 +222,22 @@ class RemoteEngine:
                              "REMOTE_DOCKER_HOST=local names none")
         self.master = ControlMaster(config.parse_machine(spec), env)
         self.label = self.master.machine.spec
+        self.env = env
 
-    def inventory(self, names: list[str]) -> Inventory:
+    def inventory(self, names: list[str], layers: bool) -> Inventory:
         self.master.ensure()
-        status, out = self.master.capture(inventory_script("docker", names))
+        known = layercache.load(self.label, self.env) if layers else {}
+        status, out = self.master.capture(inventory_script("docker", names, layers),
+                                          known_ids(known))
         if status != 0:
             raise TransferFailed(f"listing the images on {self.label} failed (status {status})")
         try:
-            return parse_inventory(names, out.decode())
+            found = parse_inventory(names, out.decode(), known)
         except EngineUnreachable as exc:
             raise TransferFailed(f"docker on {self.label} does not answer: {exc}") from None
+        if layers and found.layers != known:
+            layercache.save(self.label, found.layers, self.env)
+        return found
 
     def _session(self, script: str, stdin: int | None, stdout: int | None) -> subprocess.Popen:
         return subprocess.Popen(self.master.session_argv(script, null_stdin=stdin is None),
@@ -202,6 +250,9 @@ class RemoteEngine:
     def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
         """`docker save`, filtered on the docker-machine by this very layerfilter module."""
         import json
+        from pathlib import Path
+
+        from remote_docker import layerfilter
 
         save = "docker save " + quoting.quote(image.name)
         if filtered:
@@ -252,8 +303,14 @@ def _explain(exc: BaseException, save: subprocess.Popen, save_where: str,
     return TransferFailed(f"the transfer from {save_where} to {load_where} broke: {exc}")
 
 
+def _chains(diff_ids: list[str]) -> list[str]:
+    from remote_docker import layerfilter
+
+    return layerfilter.chain_ids(diff_ids)
+
+
 def _missing(image: Image, present: set[str]) -> int:
-    return sum(chain not in present for chain in layerfilter.chain_ids(image.diff_ids))
+    return sum(chain not in present for chain in _chains(image.diff_ids))
 
 
 def _check(step: str, status: int, err: bytes, where: str) -> None:
@@ -265,6 +322,8 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
              progress: Progress,
              begun: tuple[subprocess.Popen, subprocess.Popen] | None = None) -> Outcome:
     """One image; ``begun``: its save and the remote load, already started."""
+    from remote_docker import layerfilter
+
     started = time.monotonic()
     layers_sent = _missing(image, present)
     tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
@@ -326,15 +385,28 @@ def _already(image: Image, other: Inventory) -> bool:
     return there is not None and there.id == image.id
 
 
-def _both(local: LocalEngine, remote: RemoteEngine,
-          names: list[str]) -> tuple[Inventory, Inventory]:
-    """Both inventories at once: each is a few docker calls, one over ssh."""
-    from concurrent.futures import ThreadPoolExecutor
+def _both(local: LocalEngine, remote: RemoteEngine, names: list[str],
+          receiver_is_remote: bool) -> tuple[Inventory, Inventory]:
+    """Both inventories at once: each is a few docker calls, one over ssh; only the
+    receiver lists every layer it holds, the sender just its named images. A bare
+    thread, not concurrent.futures: that imports logging, 17 ms before a push starts."""
+    import threading
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        theirs = pool.submit(remote.inventory, names)
-        ours = local.inventory(names)
-        return ours, theirs.result()
+    theirs: list[Inventory | BaseException] = []
+
+    def ask() -> None:
+        try:
+            theirs.append(remote.inventory(names, layers=receiver_is_remote))
+        except BaseException as exc:  # re-raised in the caller's thread
+            theirs.append(exc)
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    ours = local.inventory(names, layers=not receiver_is_remote)
+    asking.join()
+    if isinstance(theirs[0], BaseException):
+        raise theirs[0]
+    return ours, theirs[0]
 
 
 def push(names: list[str], env: dict | os._Environ = os.environ,
@@ -349,12 +421,17 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
     if the image turns out to be there already (or missing), both are killed,
     and a ``docker load`` whose stream is cut loads nothing.
     """
-    local, remote = LocalEngine(env), RemoteEngine(env)
-    remote.master.ensure()
-    early: tuple[subprocess.Popen, subprocess.Popen] | None = (local.save(names[0]),
-                                                                remote.load())
+    local = LocalEngine(env)
+    save = local.save(names[0])  # first of all: its first bytes take longest to come
     try:
-        ours, theirs = _both(local, remote, names)
+        remote = RemoteEngine(env)
+        remote.master.ensure()
+        early: tuple[subprocess.Popen, subprocess.Popen] | None = (save, remote.load())
+    except BaseException:
+        _kill(save)
+        raise
+    try:
+        ours, theirs = _both(local, remote, names, receiver_is_remote=True)
         images = _require(names, ours, local.label)
         outcomes = []
         for image in images:
@@ -363,7 +440,7 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
                 continue
             started, early = (early if image.name == names[0] else None), None
             outcomes.append(push_one(image, local, remote, theirs.chains, progress, started))
-            theirs.chains.update(layerfilter.chain_ids(image.diff_ids))
+            theirs.chains.update(_chains(image.diff_ids))
         return outcomes
     finally:
         if early is not None:
@@ -374,7 +451,7 @@ def pull(names: list[str], env: dict | os._Environ = os.environ,
          progress: Progress = _no_progress) -> list[Outcome]:
     """Bring images from the docker-machine's engine to the workstation's."""
     local, remote = LocalEngine(env), RemoteEngine(env)
-    ours, found = _both(local, remote, names)
+    ours, found = _both(local, remote, names, receiver_is_remote=False)
     images = _require(names, found, remote.label)
     outcomes = []
     for image in images:
@@ -382,5 +459,5 @@ def pull(names: list[str], env: dict | os._Environ = os.environ,
             outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
             continue
         outcomes.append(pull_one(image, local, remote, ours.chains, found.has_python, progress))
-        ours.chains.update(layerfilter.chain_ids(image.diff_ids))
+        ours.chains.update(_chains(image.diff_ids))
     return outcomes

@@ -87,7 +87,8 @@ def test_oci_blobs_are_named_by_diff_id() -> None:
 def test_inventory_parsing() -> None:
     text = ("python3\n"
             f"sha256:abc 1234 {json.dumps(DIFF_IDS[:2])}\n-\n---\n"
-            f"{json.dumps(DIFF_IDS)}\n{json.dumps(DIFF_IDS[:1])}\n")
+            "sha256:i1\nsha256:i2\n---\n"
+            f"sha256:i1 {json.dumps(DIFF_IDS)}\nsha256:i2 {json.dumps(DIFF_IDS[:1])}\n")
     found = images.parse_inventory(["a:1", "b:1"], text)
     assert found.images["b:1"] is None and found.has_python
     assert found.images["a:1"].diff_ids == DIFF_IDS[:2] and found.images["a:1"].size == 1234
@@ -176,3 +177,77 @@ def test_the_fd_filter_follows_long_names_and_refuses_a_cut_archive(tmp_path) ->
     assert tarfile.open(fileobj=io.BytesIO(got)).getnames() == ["d" * 120 + "/layer.tar"]
     with pytest.raises(EOFError):
         _through_files(archive[:1500], set(), tmp_path)
+
+
+def test_inventory_uses_what_is_known_and_forgets_removed_images() -> None:
+    known = {"sha256:gone": DIFF_IDS, "sha256:i1": DIFF_IDS[:1]}
+    text = "-\n-\n---\nsha256:i1\nsha256:i2\n---\n" f"sha256:i2 {json.dumps(DIFF_IDS[:2])}\n"
+    found = images.parse_inventory(["a:1"], text, known)
+    assert found.layers == {"sha256:i1": DIFF_IDS[:1], "sha256:i2": DIFF_IDS[:2]}
+    # the removed image's top layer is not counted as present any more
+    assert found.chains == set(layerfilter.chain_ids(DIFF_IDS[:2]))
+    assert not found.has_python
+
+
+def test_inventory_script_asks_only_for_unknown_ids(tmp_path) -> None:
+    """Run the real script against a stand-in docker that logs what it is asked."""
+    import subprocess
+
+    log = tmp_path / "asked"
+    fake = tmp_path / "docker"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo \"$@\" >> {log}\n"
+        "case \"$1 $2\" in\n"
+        "  'image ls') printf 'sha256:b\\nsha256:a\\nsha256:b\\n' ;;\n"
+        "  'image inspect') case \"$4\" in *Size*|x) echo No such image >&2; exit 1 ;; esac; shift 4; for i in \"$@\"; do echo \"$i [\\\"sha256:l-$i\\\"]\"; done ;;\n"
+        "esac\n")
+    fake.chmod(0o755)
+    script = images.inventory_script(str(fake), ["x:1"])
+    done = subprocess.run(["sh", "-c", script], input=images.known_ids({"sha256:a": []}),
+                          capture_output=True, check=True)
+    found = images.parse_inventory(["x:1"], done.stdout.decode(), {"sha256:a": []})
+    assert found.images["x:1"] is None
+    assert found.layers == {"sha256:a": [], "sha256:b": ["sha256:l-sha256:b"]}
+    asked = log.read_text().splitlines()
+    assert asked[-1].endswith(" sha256:b"), asked  # one inspect, of the one unknown ID
+
+
+def _engine(tmp_path, answer: str):
+    """A stand-in docker: logs its arguments; `answer` is sh for `image inspect`."""
+    log, fake = tmp_path / "asked", tmp_path / "docker"
+    fake.write_text("#!/bin/sh\n"
+                    f"echo \"$@\" >> {log}\n"
+                    "case \"$1 $2\" in\n"
+                    "  'image ls') printf 'sha256:a\\n' ;;\n"
+                    f"  'image inspect') {answer} ;;\n"
+                    "esac\n")
+    fake.chmod(0o755)
+    return fake, log
+
+
+def test_a_sender_inventory_asks_only_for_its_images(tmp_path) -> None:
+    import subprocess
+
+    fake, log = _engine(tmp_path, "echo 'sha256:x 5 [\"sha256:l\"]'")
+    done = subprocess.run(["sh", "-c", images.inventory_script(str(fake), ["x:1"], layers=False)],
+                          input=b"", capture_output=True, check=True)
+    found = images.parse_inventory(["x:1"], done.stdout.decode())
+    assert found.images["x:1"].diff_ids == ["sha256:l"] and found.chains == set()
+    assert len(log.read_text().splitlines()) == 1
+
+
+def test_inventory_tells_a_missing_image_from_a_dead_engine(tmp_path) -> None:
+    import subprocess
+
+    for message, missing in (("Error: No such image: x:1", True),
+                             ("Cannot connect to the Docker daemon at unix:///x", False)):
+        fake, _ = _engine(tmp_path, f"echo '{message}' >&2; exit 1")
+        for layers in (False, True):
+            script = images.inventory_script(str(fake), ["x:1"], layers)
+            done = subprocess.run(["sh", "-c", script], input=b"", capture_output=True)
+            if missing:
+                assert images.parse_inventory(["x:1"], done.stdout.decode()).images["x:1"] is None
+            else:
+                with pytest.raises(images.EngineUnreachable, match="Cannot connect"):
+                    images.parse_inventory(["x:1"], done.stdout.decode())
