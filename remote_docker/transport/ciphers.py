@@ -1,0 +1,67 @@
+"""The master connection's cipher: AES-GCM first where the CPU does AES in hardware.
+
+Everything a reverse mount reads or writes, every image layer and build
+context, goes through the one master connection, so its cipher bounds their
+speed on a fast link. OpenSSH puts chacha20-poly1305 first because it is fast
+everywhere; on a CPU with AES instructions AES-GCM is faster still: on the
+test bed 64 MiB reads through a mount went from 244 to 374 MB/s with it
+(the whole default list stays behind it, so a server that lacks AES-GCM
+still agrees on one).
+
+Only when the user's ssh configuration leaves ``Ciphers`` alone: a list set
+there (a compliance policy, say) is theirs to keep, and an ``-o`` on the
+command line would override it. Two ``ssh -G`` runs, a few ms each, tell;
+they happen only when a master is started.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+PREFERRED = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+
+
+def cpu_has_aes(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """x86 ``flags`` or ARM ``Features`` name ``aes`` (Linux; elsewhere: don't know, no)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return "aes" in value.split()
+    except OSError:
+        pass
+    return False
+
+
+def _ciphers_lines(*argvs: list[str]) -> list[str | None]:
+    """The ``ciphers`` line of each ``ssh -G`` (run side by side), None where it failed."""
+    try:
+        procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL) for argv in argvs]
+    except OSError:
+        return [None] * len(argvs)
+    found: list[str | None] = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        lines = [l for l in out.decode(errors="replace").splitlines() if l.startswith("ciphers ")]
+        found.append(lines[0] if lines and proc.returncode == 0 else None)
+    return found
+
+
+def user_sets_ciphers(ssh_args: list[str]) -> bool:
+    """Does ``ssh -G`` with the user's files give another cipher list than without?
+    Unknown (ssh fails) counts as yes: then we leave the choice to ssh."""
+    mine, default = _ciphers_lines(["ssh", "-G", *ssh_args], ["ssh", "-F", "none", "-G", *ssh_args])
+    return mine is None or default is None or mine != default
+
+
+def cipher_options(ssh_args: list[str]) -> list[str]:
+    """``-o Ciphers=^…`` (AES-GCM ahead of the default list) when it is ours to choose."""
+    if not cpu_has_aes() or user_sets_ciphers(ssh_args):
+        return []
+    return ["-o", "Ciphers=^" + PREFERRED]
