@@ -84,7 +84,11 @@ class Keeper:
         """Make the mount live and its volume exist, or raise having made nothing that stays."""
         r = self.record
         self.master.ensure()
+        started = time.monotonic()
         status, out = self.master.capture(remote.prepare(r.uuid, r.owner))
+        if r.stat_cache == "auto":
+            took = time.monotonic() - started
+            r.stat_cache = "on" if remote.stat_cache_wanted(r.stat_cache, took) else "off"
         if status != 0:
             raise remote.explain(status, r.machine, self.log_tail())
         self.made_remote = True
@@ -102,7 +106,8 @@ class Keeper:
             self.jail = subprocess.Popen(jail_argv(r.local_dir, r.readonly), stdin=ours,
                                          stdout=ours, cwd="/")
             ours.close()
-            script = remote.passive_sshfs(r.mountpoint, r.uuid, r.local_dir, r.readonly)
+            script = remote.passive_sshfs(r.mountpoint, r.uuid, r.local_dir, r.readonly,
+                                          stat_cache=r.stat_cache == "on")
             self.session(script, theirs.fileno(), theirs.fileno(), 2, "relay")
             theirs.close()
         labels = {"remote-docker.uuid": r.uuid, "remote-docker.owner": r.owner,

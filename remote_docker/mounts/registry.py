@@ -44,6 +44,7 @@ class Record:
     kept: bool = False  # docker-mount: lives until docker-umount
     classic_key: str = ""  # classic mode: the authorized_keys line added for it
     readahead_kb: int = 0  # what the mount's readahead is raised to (0: left as it is)
+    stat_cache: str = "off"  # auto (asked for; the keeper decides), on, off
 
     @property
     def volume(self) -> str:

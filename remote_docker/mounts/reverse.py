@@ -74,6 +74,19 @@ def readahead_kb(env: dict | os._Environ = os.environ) -> int:
     return value
 
 
+STAT_CACHE_MODES = ("auto", "on", "off")
+
+
+def stat_cache_mode(env: dict | os._Environ = os.environ) -> str:
+    """REMOTE_DOCKER_MOUNT_STAT_CACHE, else ``mount_stat_cache``: ``auto`` (the default:
+    on when a round trip to the docker-machine is long, see ``stat_cache``), on, off."""
+    mode = env.get("REMOTE_DOCKER_MOUNT_STAT_CACHE") or \
+        config.read_settings(env).get("mount_stat_cache") or "auto"
+    if mode not in STAT_CACHE_MODES:
+        raise ConfigError(f"mount_stat_cache {mode!r}: use 'auto', 'on' or 'off'")
+    return mode
+
+
 def owner() -> str:
     """``<user>@<workstation host>``: labels our volumes, scopes gc on the docker-machine."""
     return f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
@@ -112,7 +125,7 @@ def mount(master: ControlMaster, local_dir: str, readonly: bool = False,
     master.ensure()
     record = Record(uuid=str(uuidlib.uuid4()), local_dir=path, machine=master.machine.spec,
                     owner=owner(), readonly=readonly, mode=mode, creator=os.getpid(),
-                    readahead_kb=readahead_kb(env))
+                    readahead_kb=readahead_kb(env), stat_cache=stat_cache_mode(env))
     lock = registry.create(record, env)
     try:
         channel = _start_keeper(record.uuid, lock, env)

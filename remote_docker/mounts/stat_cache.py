@@ -1,0 +1,329 @@
+"""On the docker-machine, between sshfs and the connection: answers lstat from what a
+directory listing just said, for under a second, when round trips are long.
+
+Why: a stat walk (``git status``, ``find``, make) lists a directory and then
+lstats every entry. sshfs keeps the listing's attributes only until the end
+of the wall-clock second (``dcache_timeout=0``, the lowest it has, and what
+keeps a workstation change visible within a second). When a second ends in
+the middle of a directory, every entry left costs a round trip of its own:
+at +20 ms a 5,000-file walk took 10.6 s, three times plain sshfs with its
+20-second cache. Here the clock is ``time.monotonic`` and the limit ``TTL``
+(0.8 s) from when the answer arrived, so an entry is answered at most that
+stale, with no cliff at a second's end; sshfs runs with its own cache off
+(``dir_cache=no``), so nothing stacks on top.
+
+Never wrong because of the docker-machine's own changes: any request that
+may change the tree (write, setstat, rename, remove, open for writing,
+anything unknown) empties the cache before it is sent, and an answer to a
+request sent before such a change is not kept (a generation count, as
+sshfs's own cache does with its write counter).
+
+Standalone (stdlib only, Python >= 3.7): it is sent as source to the
+docker-machine's python3 and runs there as ``python3 -c SOURCE TTL -- sshfs
+ARGS``, sshfs its child speaking SFTP on two pipes. When python3 is missing
+the mount runs plain sshfs with its own cache instead.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+TTL = 0.8
+
+FXP_OPEN, FXP_CLOSE, FXP_READ, FXP_LSTAT, FXP_FSTAT = 3, 4, 5, 7, 8
+FXP_OPENDIR, FXP_READDIR, FXP_REALPATH, FXP_STAT, FXP_READLINK = 11, 12, 16, 17, 19
+FXP_EXTENDED = 200
+FXP_HANDLE, FXP_NAME, FXP_ATTRS = 102, 104, 105
+FXF_READ = 0x01
+ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME = 0x1, 0x2, 0x4, 0x8
+ATTR_EXTENDED = 0x80000000
+S_IFMT, S_IFLNK = 0o170000, 0o120000
+# Requests that change nothing (OPEN only when it opens for reading alone).
+READ_ONLY = {FXP_CLOSE, FXP_READ, FXP_LSTAT, FXP_FSTAT, FXP_OPENDIR, FXP_READDIR,
+             FXP_REALPATH, FXP_STAT, FXP_READLINK}
+READ_ONLY_EXTENDED = {b"statvfs@openssh.com", b"fstatvfs@openssh.com", b"limits@openssh.com"}
+
+_U32 = struct.Struct(">I")
+
+
+def _string(data: bytes, pos: int) -> tuple[bytes, int]:
+    (size,) = _U32.unpack_from(data, pos)
+    return bytes(data[pos + 4:pos + 4 + size]), pos + 4 + size
+
+
+def attrs_end(data: bytes, pos: int) -> int:
+    """Where the ATTRS starting at ``pos`` end (they are kept as their bytes)."""
+    (flags,) = _U32.unpack_from(data, pos)
+    pos += 4
+    pos += 8 if flags & ATTR_SIZE else 0
+    pos += 8 if flags & ATTR_UIDGID else 0
+    pos += 4 if flags & ATTR_PERMISSIONS else 0
+    pos += 8 if flags & ATTR_ACMODTIME else 0
+    if flags & ATTR_EXTENDED:
+        (count,) = _U32.unpack_from(data, pos)
+        pos += 4
+        for _ in range(2 * count):
+            _, pos = _string(data, pos)
+    return pos
+
+
+def is_link(attrs: bytes) -> bool:
+    """The ATTRS say symlink (or do not say: then assume it might be one)."""
+    (flags,) = _U32.unpack_from(attrs, 0)
+    if not flags & ATTR_PERMISSIONS:
+        return True
+    pos = 4 + (8 if flags & ATTR_SIZE else 0) + (8 if flags & ATTR_UIDGID else 0)
+    (mode,) = _U32.unpack_from(attrs, pos)
+    return mode & S_IFMT == S_IFLNK
+
+
+def normal(path: bytes) -> bytes:
+    """One spelling per path: no doubled, trailing or ``/.`` slashes (``..`` is kept)."""
+    parts = [p for p in path.split(b"/") if p not in (b"", b".")]
+    return (b"/" if path.startswith(b"/") else b"") + b"/".join(parts) or b"."
+
+
+def attrs_reply(request_id: int, attrs: bytes) -> bytes:
+    return _U32.pack(5 + len(attrs)) + bytes([FXP_ATTRS]) + _U32.pack(request_id) + attrs
+
+
+class StatCache:
+    """The SFTP bookkeeping, no I/O: what to answer here and what to remember."""
+
+    def __init__(self, ttl: float = TTL, clock=time.monotonic) -> None:
+        self.ttl, self.clock = ttl, clock
+        self.entries: dict[bytes, tuple[float, bytes]] = {}
+        self.handles: dict[bytes, bytes] = {}  # directory or file handle -> its path
+        self.pending: dict[int, tuple[int, bytes, int]] = {}  # id -> (type, path, generation)
+        self.generation = 0
+        self.answered = 0  # lstats answered here (for tests and curiosity)
+
+    def request(self, frame: bytes) -> bytes | None:
+        """A whole request frame from sshfs: the reply to give it at once, or None to send it on."""
+        kind = frame[4]
+        if kind == 1 or len(frame) < 9:  # INIT has no id
+            return None
+        (request_id,) = _U32.unpack_from(frame, 5)
+        if kind in (FXP_LSTAT, FXP_STAT):
+            path = normal(_string(frame, 9)[0])
+            found = self.entries.get(path)
+            if found and self.clock() - found[0] < self.ttl and \
+                    (kind == FXP_LSTAT or not is_link(found[1])):
+                self.answered += 1
+                return attrs_reply(request_id, found[1])
+            if kind == FXP_LSTAT:
+                self.pending[request_id] = (kind, path, self.generation)
+            return None
+        if kind == FXP_FSTAT:  # what the kernel asks while a file is read: by its handle
+            path = self.handles.get(_string(frame, 9)[0])
+            if path is None:
+                return None
+            found = self.entries.get(path)
+            if found and self.clock() - found[0] < self.ttl and not is_link(found[1]):
+                self.answered += 1
+                return attrs_reply(request_id, found[1])
+            self.pending[request_id] = (FXP_LSTAT, path, self.generation)
+            return None
+        if kind in (FXP_OPENDIR, FXP_OPEN):
+            path = normal(_string(frame, 9)[0])
+            self.pending[request_id] = (FXP_OPENDIR, path, self.generation)
+            if kind == FXP_OPEN and self._changes(kind, frame):
+                self.generation += 1
+                self.entries.clear()
+            return None
+        if kind == FXP_READDIR:
+            directory = self.handles.get(_string(frame, 9)[0])
+            if directory is not None:
+                self.pending[request_id] = (kind, directory, self.generation)
+            return None
+        if kind == FXP_CLOSE:
+            self.handles.pop(_string(frame, 9)[0], None)
+            return None
+        if self._changes(kind, frame):
+            self.generation += 1
+            self.entries.clear()
+        return None
+
+    @staticmethod
+    def _changes(kind: int, frame: bytes) -> bool:
+        if kind in READ_ONLY:
+            return False
+        if kind == FXP_OPEN:
+            _, pos = _string(frame, 9)
+            (pflags,) = _U32.unpack_from(frame, pos)
+            return pflags != FXF_READ
+        if kind == FXP_EXTENDED:
+            return _string(frame, 9)[0] not in READ_ONLY_EXTENDED
+        return True
+
+    def reply(self, frame: bytes) -> None:
+        """A whole reply frame from the server, on its way to sshfs: learn from it."""
+        kind = frame[4]
+        if len(frame) < 9:
+            return
+        (request_id,) = _U32.unpack_from(frame, 5)
+        asked = self.pending.pop(request_id, None)
+        if asked is None:
+            return
+        what, path, generation = asked
+        if what == FXP_OPENDIR:
+            if kind == FXP_HANDLE:
+                self.handles[_string(frame, 9)[0]] = path
+            return
+        if generation != self.generation:
+            return  # asked before a change was sent: may predate it
+        now = self.clock()
+        if what == FXP_LSTAT and kind == FXP_ATTRS:
+            self.entries[path] = (now, bytes(frame[9:]))
+        elif what == FXP_READDIR and kind == FXP_NAME:
+            (count,) = _U32.unpack_from(frame, 9)
+            pos = 13
+            prefix = path.rstrip(b"/") + b"/"
+            for _ in range(count):
+                name, pos = _string(frame, pos)
+                _, pos = _string(frame, pos)  # longname
+                end = attrs_end(frame, pos)
+                if name not in (b".", b".."):
+                    self.entries[prefix + name] = (now, bytes(frame[pos:end]))
+                pos = end
+
+
+FXP_WRITE, FXP_DATA = 6, 103
+BULK = {FXP_WRITE, FXP_DATA}  # their payload is passed on without being looked at
+
+
+def read_exact(fd: int, size: int) -> bytes:
+    """Exactly ``size`` bytes; EOFError at the end of the stream."""
+    data = os.read(fd, size)
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            raise EOFError
+        data += more
+    if not data and size:
+        raise EOFError
+    return data
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def move(src: int, dst: int, size: int) -> None:
+    """Pass ``size`` bytes on: ``splice`` (no copy through Python: a mount's reads and
+    writes are most of what crosses here), or read and write where it cannot."""
+    while size:
+        try:
+            done = os.splice(src, dst, min(size, 1 << 20))
+        except (AttributeError, OSError):  # no splice, or neither end a pipe
+            chunk = read_exact(src, min(size, 1 << 16))
+            _write_all(dst, chunk)
+            done = len(chunk)
+        if not done:
+            raise EOFError
+        size -= done
+
+
+def widen(fd: int) -> None:
+    """Pipes of 1 MiB, not 64 KiB: fewer wake-ups per MiB for sshfs and for us."""
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except OSError:
+        pass
+
+
+class Proxy:
+    """sshfs's pipes <-> this process's stdin/stdout (the connection to the workstation).
+
+    Frame by frame: the 9 bytes of length, type and id are read; a WRITE's or a
+    DATA's payload is then spliced on, anything else read whole and shown to the
+    cache. Replies and the cache's own answers both go to sshfs, whole frames
+    under one lock.
+    """
+
+    def __init__(self, cache: StatCache, sshfs_in: int, sshfs_out: int,
+                 link_in: int = 0, link_out: int = 1) -> None:
+        self.cache = cache
+        self.sshfs_in, self.sshfs_out, self.link_in, self.link_out = \
+            sshfs_in, sshfs_out, link_in, link_out
+        self.to_sshfs = threading.Lock()
+        self.lock = threading.Lock()  # the cache, shared by both threads
+
+    def requests(self) -> None:
+        """sshfs -> workstation, answering what the cache can."""
+        while True:
+            head = read_exact(self.sshfs_out, 9)  # every request has 9 (INIT: exactly)
+            (size,) = _U32.unpack_from(head, 0)
+            if head[4] in BULK:
+                with self.lock:
+                    self.cache.request(head)  # a write: forget everything
+                _write_all(self.link_out, head)
+                move(self.sshfs_out, self.link_out, size - 5)
+                continue
+            frame = head + read_exact(self.sshfs_out, size - 5)
+            with self.lock:
+                local = self.cache.request(frame)
+            if local is None:
+                _write_all(self.link_out, frame)
+            else:
+                with self.to_sshfs:
+                    _write_all(self.sshfs_in, local)
+
+    def replies(self) -> None:
+        """workstation -> sshfs, learning from listings and lstats."""
+        while True:
+            head = read_exact(self.link_in, 5)
+            (size,) = _U32.unpack_from(head, 0)
+            if head[4] == FXP_DATA:
+                head += read_exact(self.link_in, 4)
+                with self.lock:
+                    self.cache.pending.pop(_U32.unpack_from(head, 5)[0], None)
+                with self.to_sshfs:
+                    _write_all(self.sshfs_in, head)
+                    move(self.link_in, self.sshfs_in, size - 5)
+                continue
+            frame = head + read_exact(self.link_in, size - 1)
+            with self.lock:
+                if frame[4] in (FXP_HANDLE, FXP_NAME, FXP_ATTRS):
+                    self.cache.reply(frame)
+                elif len(frame) >= 9:
+                    self.cache.pending.pop(_U32.unpack_from(frame, 5)[0], None)
+            with self.to_sshfs:
+                _write_all(self.sshfs_in, frame)
+
+
+def main(argv: list[str]) -> int:
+    """``TTL -- sshfs ARGS…``: run sshfs on pipes and stand between it and stdin/stdout."""
+    ttl, command = float(argv[0]), argv[2:]
+    sshfs = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    for fd in (sshfs.stdin.fileno(), sshfs.stdout.fileno(), 0, 1):
+        widen(fd)
+    proxy = Proxy(StatCache(ttl), sshfs.stdin.fileno(), sshfs.stdout.fileno())
+    replies = threading.Thread(target=_guarded, args=(proxy.replies, sshfs), daemon=True)
+    replies.start()
+    _guarded(proxy.requests, sshfs)
+    return sshfs.wait()
+
+
+def _guarded(direction, sshfs: subprocess.Popen) -> None:
+    """Either direction ending (EOF, a broken pipe) ends the mount: sshfs is stopped,
+    which unmounts (auto_unmount) and gives the container ENOTCONN, never a hang."""
+    try:
+        direction()
+    except (OSError, EOFError):
+        pass
+    if sshfs.poll() is None:
+        sshfs.terminate()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,101 @@
+"""Mounts with the docker-machine side's stat cache (``mount_stat_cache``), on the bed.
+
+On the bed a round trip is short, so ``auto`` leaves it off; these tests turn
+it on and check that it never shows the container stale answers to its own
+changes, still follows the workstation's, and ends like a plain mount.
+"""
+
+import os
+import signal
+
+from tests.bedtools import run_ws
+from tests.integration.test_mounts import (make_dir, nothing_left, processes_mentioning,
+                                           reads_fail, record_of, wait_for)
+
+ON = {"REMOTE_DOCKER_MOUNT_STAT_CACHE": "on"}
+
+
+def mount_with_cache(directory: str) -> str:
+    result = run_ws(["docker-mount", directory], env=ON, timeout=90)
+    assert result.returncode == 0, result.stderr.decode()
+    volume = result.stdout.decode().strip()
+    assert record_of(volume)["stat_cache"] == "on"
+    assert processes_mentioning("python3", "-c", f"fsname={volume}", "dir_cache=no")
+    return volume
+
+
+def test_the_container_sees_its_own_changes_at_once(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    run_ws(["sh", "-c", 'mkdir "$1/t" && for i in 1 2 3 4 5; do echo $i > "$1/t/f$i"; done',
+            "sh", served])
+    volume = mount_with_cache(served)
+    try:
+        script = ("cd /w && find t -type f | sort | tr '\\n' ' ' && ls -l t >/dev/null && "
+                  "echo a > t/f1 && stat -c %s t/f1 && echo bbb >> t/f1 && stat -c %s t/f1 && "
+                  "mv t/f2 t/g && stat -c %s t/g && (stat t/f2 2>/dev/null || echo gone) && "
+                  "chmod 600 t/f3 && stat -c %a t/f3 && truncate -s 9 t/f4 && stat -c %s t/f4 "
+                  "&& rm t/f5 && ls t | tr '\\n' ' '")
+        result = run_ws(["docker", "run", "--rm", "-v", f"{volume}:/w", "busybox", "sh", "-c",
+                         script], timeout=120)
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.decode().split() == [
+            "t/f1", "t/f2", "t/f3", "t/f4", "t/f5", "2", "6", "2", "gone", "600", "9",
+            "f1", "f3", "f4", "g"]
+        assert os.path.getsize(os.path.join(served, "t", "f4")) == 9
+    finally:
+        assert run_ws(["docker-umount", volume]).returncode == 0
+    nothing_left(volume[3:], served)
+
+
+def test_a_change_on_the_workstation_still_shows(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    volume = mount_with_cache(served)
+    started = run_ws(["docker", "run", "-d", "-v", f"{volume}:/w", "busybox", "sh", "-c",
+                      "ls -l /w >/dev/null; stat -c %s /w/f; "
+                      "until [ \"$(stat -c %s /w/f)\" = 18 ]; do sleep 0.05; done; echo seen"])
+    container = started.stdout.decode().strip()
+    try:
+        wait_for(lambda: run_ws(["docker", "logs", container]).stdout == b"6\n", 60,
+                 "the container to stat the file")
+        run_ws(["sh", "-c", 'echo "hello again" >> "$1/f"', "sh", served])  # 6 -> 18 bytes
+        status = run_ws(["docker", "wait", container], timeout=60)
+        assert status.stdout.decode().strip() == "0"
+        assert run_ws(["docker", "logs", container]).stdout == b"6\nseen\n"
+    finally:
+        run_ws(["docker", "rm", "-f", container])
+        run_ws(["docker-umount", volume])
+    nothing_left(volume[3:], served)
+
+
+def test_a_dead_cache_ends_the_mount_and_gc_cleans_up(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    volume = mount_with_cache(served)
+    started = run_ws(["docker", "run", "-d", "-v", f"{volume}:/w", "busybox", "sleep", "600"])
+    container = started.stdout.decode().strip()
+    try:
+        assert run_ws(["docker", "exec", container, "cat", "/w/f"]).stdout == b"hello\n"
+        for path in os.listdir("/proc"):
+            if path.isdigit() and any(f"fsname={volume}" in c and c.startswith("python3")
+                                      for c in _cmdline(path)):
+                os.kill(int(path), signal.SIGKILL)
+        reads_fail(container)
+    finally:
+        run_ws(["docker", "rm", "-f", container])
+    run_ws(["remote-docker", "gc"])
+    nothing_left(volume[3:], served)
+
+
+def _cmdline(pid: str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [f.read().replace(b"\0", b" ").decode(errors="replace")]
+    except OSError:
+        return []
+
+
+def test_a_bad_setting_is_one_line_and_mounts_nothing(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    result = run_ws(["docker-mount", served], env={"REMOTE_DOCKER_MOUNT_STAT_CACHE": "maybe"})
+    assert result.returncode != 0 and result.stdout == b""
+    message = result.stderr.decode()
+    assert message.count("\n") == 1 and "mount_stat_cache" in message

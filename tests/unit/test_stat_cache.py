@@ -1,0 +1,122 @@
+"""The docker-machine side's stat cache: pure SFTP bookkeeping, with a clock we move."""
+
+from __future__ import annotations
+
+import struct
+
+from remote_docker.mounts import remote, stat_cache as sc
+
+U32 = struct.Struct(">I")
+
+
+def s(data: bytes) -> bytes:
+    return U32.pack(len(data)) + data
+
+
+def frame(kind: int, request_id: int, body: bytes = b"") -> bytes:
+    payload = bytes([kind]) + U32.pack(request_id) + body
+    return U32.pack(len(payload)) + payload
+
+
+def attrs(size: int, mode: int = 0o100644) -> bytes:
+    flags = sc.ATTR_SIZE | sc.ATTR_PERMISSIONS
+    return U32.pack(flags) + struct.pack(">Q", size) + U32.pack(mode)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def listed(cache: sc.StatCache, directory: bytes, entries: dict[bytes, bytes]) -> None:
+    """sshfs lists ``directory``: OPENDIR, its handle, one READDIR and its NAME reply."""
+    assert cache.request(frame(sc.FXP_OPENDIR, 1, s(directory))) is None
+    cache.reply(frame(sc.FXP_HANDLE, 1, s(b"h1")))
+    assert cache.request(frame(sc.FXP_READDIR, 2, s(b"h1"))) is None
+    body = U32.pack(len(entries) + 1) + s(b".") + s(b".") + attrs(0, 0o40755)
+    for name, attr in entries.items():
+        body += s(name) + s(b"-rw-r--r-- long name") + attr
+    cache.reply(frame(sc.FXP_NAME, 2, body))
+
+
+def test_a_listing_answers_the_lstats_that_follow() -> None:
+    clock = Clock()
+    cache = sc.StatCache(0.8, clock)
+    listed(cache, b"/home/ws/w/", {b"a": attrs(3), b"b": attrs(7)})
+    assert cache.request(frame(sc.FXP_LSTAT, 9, s(b"/home/ws/w//b"))) == \
+        frame(sc.FXP_ATTRS, 9, attrs(7))
+    assert cache.request(frame(sc.FXP_LSTAT, 10, s(b"/home/ws/w/."))) is None  # not listed
+    clock.now += 0.79
+    assert cache.request(frame(sc.FXP_LSTAT, 11, s(b"/home/ws/w/a"))) is not None
+    clock.now += 0.02  # older than the TTL: asked again, and the answer kept
+    assert cache.request(frame(sc.FXP_LSTAT, 12, s(b"/home/ws/w/a"))) is None
+    cache.reply(frame(sc.FXP_ATTRS, 12, attrs(4)))
+    assert cache.request(frame(sc.FXP_LSTAT, 13, s(b"/home/ws/w/a"))) == \
+        frame(sc.FXP_ATTRS, 13, attrs(4))
+    assert cache.answered == 3
+
+
+def test_any_change_empties_it_and_older_answers_are_not_kept() -> None:
+    cache = sc.StatCache(0.8, Clock())
+    for change in (frame(6, 20, s(b"fh") + b"\0" * 8 + s(b"data")),  # WRITE
+                   frame(9, 20, s(b"/w/a") + attrs(0)),  # SETSTAT
+                   frame(sc.FXP_OPEN, 20, s(b"/w/a") + U32.pack(0x1A) + U32.pack(0)),
+                   frame(sc.FXP_EXTENDED, 20, s(b"posix-rename@openssh.com") + s(b"/w/a"))):
+        listed(cache, b"/w", {b"a": attrs(3)})
+        assert cache.request(frame(sc.FXP_LSTAT, 30, s(b"/w/a"))) is not None
+        assert cache.request(frame(sc.FXP_LSTAT, 31, s(b"/w/x"))) is None  # asked before
+        assert cache.request(change) is None
+        cache.reply(frame(sc.FXP_ATTRS, 31, attrs(1)))  # ...so may predate the change
+        assert cache.request(frame(sc.FXP_LSTAT, 32, s(b"/w/a"))) is None
+        assert cache.request(frame(sc.FXP_LSTAT, 33, s(b"/w/x"))) is None
+
+
+def test_reading_changes_nothing() -> None:
+    cache = sc.StatCache(0.8, Clock())
+    listed(cache, b"/w", {b"a": attrs(3)})
+    cache.request(frame(sc.FXP_OPEN, 40, s(b"/w/a") + U32.pack(sc.FXF_READ) + U32.pack(0)))
+    cache.reply(frame(sc.FXP_HANDLE, 40, s(b"fh")))
+    cache.request(frame(sc.FXP_READ, 41, s(b"fh") + b"\0" * 8 + U32.pack(4096)))
+    cache.request(frame(sc.FXP_EXTENDED, 42, s(b"statvfs@openssh.com") + s(b"/w")))
+    # the kernel's fstat while reading is answered by the file's path
+    assert cache.request(frame(sc.FXP_FSTAT, 43, s(b"fh"))) == frame(sc.FXP_ATTRS, 43, attrs(3))
+    cache.request(frame(sc.FXP_CLOSE, 44, s(b"fh")))
+    assert cache.request(frame(sc.FXP_FSTAT, 45, s(b"fh"))) is None  # closed: unknown
+
+
+def test_stat_follows_links_so_a_link_is_asked_for() -> None:
+    cache = sc.StatCache(0.8, Clock())
+    listed(cache, b"/w", {b"l": attrs(4, 0o120777), b"f": attrs(2)})
+    assert cache.request(frame(sc.FXP_LSTAT, 50, s(b"/w/l"))) is not None
+    assert cache.request(frame(sc.FXP_STAT, 51, s(b"/w/l"))) is None
+    assert cache.request(frame(sc.FXP_STAT, 52, s(b"/w/f"))) is not None
+
+
+def test_attrs_with_every_field_are_skipped_whole() -> None:
+    flags = sc.ATTR_SIZE | sc.ATTR_UIDGID | sc.ATTR_PERMISSIONS | sc.ATTR_ACMODTIME | \
+        sc.ATTR_EXTENDED
+    full = (U32.pack(flags) + struct.pack(">Q", 5) + U32.pack(1) + U32.pack(2)
+            + U32.pack(0o100600) + U32.pack(3) + U32.pack(4) + U32.pack(1) + s(b"k") + s(b"v"))
+    assert sc.attrs_end(full + b"rest", 0) == len(full)
+    assert not sc.is_link(full) and sc.is_link(U32.pack(0))
+
+
+def test_one_spelling_per_path() -> None:
+    assert sc.normal(b"/a//b/./c/") == b"/a/b/c"
+    assert sc.normal(b"/") == b"/" and sc.normal(b".") == b"." and sc.normal(b"a/../b") == b"a/../b"
+
+
+def test_when_the_cache_is_used() -> None:
+    assert remote.stat_cache_wanted("on", 0.001) and not remote.stat_cache_wanted("off", 9)
+    assert remote.stat_cache_wanted("auto", 0.05) and not remote.stat_cache_wanted("auto", 0.008)
+
+
+def test_the_mount_script_falls_back_to_plain_sshfs_without_python() -> None:
+    script = remote.passive_sshfs("/m/u", "u", "/home/ws/w", False, stat_cache=True)
+    cached, plain = script.rsplit("\n", 1)
+    assert "\ncommand -v python3 " in cached and "dir_cache=no" in cached
+    assert "dcache_timeout=0" in plain and "python3" not in plain
+    assert "python3" not in remote.passive_sshfs("/m/u", "u", "/home/ws/w", False)
