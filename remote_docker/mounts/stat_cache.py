@@ -72,16 +72,6 @@ def attrs_end(data: bytes, pos: int) -> int:
     return pos
 
 
-def is_link(attrs: bytes) -> bool:
-    """The ATTRS say symlink (or do not say: then assume it might be one)."""
-    (flags,) = _U32.unpack_from(attrs, 0)
-    if not flags & ATTR_PERMISSIONS:
-        return True
-    pos = 4 + (8 if flags & ATTR_SIZE else 0) + (8 if flags & ATTR_UIDGID else 0)
-    (mode,) = _U32.unpack_from(attrs, pos)
-    return mode & S_IFMT == S_IFLNK
-
-
 def normal(path: bytes) -> bytes:
     """One spelling per path: no doubled, trailing or ``/.`` slashes (``..`` is kept)."""
     parts = [p for p in path.split(b"/") if p not in (b"", b".")]
@@ -92,16 +82,91 @@ def attrs_reply(request_id: int, attrs: bytes) -> bytes:
     return _U32.pack(5 + len(attrs)) + bytes([FXP_ATTRS]) + _U32.pack(request_id) + attrs
 
 
+FXP_STATUS = 101
+FX_OK, FX_EOF = 0, 1
+S_IFDIR = 0o040000
+OWN_IDS = 0xFFF00000  # ids of our own requests (prefetches); sshfs counts up from 1
+PREFETCH_PARALLEL = 8  # directory listings fetched at once
+PREFETCH_PER_LISTING = 128  # subdirectories of one listing fetched ahead, at most
+CHUNK = 100  # entries per NAME reply, as sftp-server sends them
+SYNTHETIC = b"\xffrd-"  # handles of listings answered here; the server's are 4 bytes
+
+
+def _mode(attrs: bytes) -> int | None:
+    (flags,) = _U32.unpack_from(attrs, 0)
+    if not flags & ATTR_PERMISSIONS:
+        return None
+    pos = 4 + (8 if flags & ATTR_SIZE else 0) + (8 if flags & ATTR_UIDGID else 0)
+    return _U32.unpack_from(attrs, pos)[0]
+
+
+def is_link(attrs: bytes) -> bool:
+    """The ATTRS say symlink (or do not say: then assume it might be one)."""
+    mode = _mode(attrs)
+    return mode is None or mode & S_IFMT == S_IFLNK
+
+
+def status_reply(request_id: int, code: int, message: bytes) -> bytes:
+    body = bytes([FXP_STATUS]) + _U32.pack(request_id) + _U32.pack(code) + \
+        _U32.pack(len(message)) + message + _U32.pack(0)
+    return _U32.pack(len(body)) + body
+
+
+def _request(kind: int, request_id: int, text: bytes) -> bytes:
+    body = bytes([kind]) + _U32.pack(request_id) + _U32.pack(len(text)) + text
+    return _U32.pack(len(body)) + body
+
+
+class Listing:
+    """A directory's entries (raw: name, long name, ATTRS) as they arrive."""
+
+    def __init__(self, path: bytes, generation: int, own: bool) -> None:
+        self.path, self.generation, self.own = path, generation, own
+        self.entries: list[tuple[bytes, bytes]] = []  # (name, raw entry)
+        self.started: float | None = None
+        self.handle = b""
+        self.closing = False
+
+
 class StatCache:
-    """The SFTP bookkeeping, no I/O: what to answer here and what to remember."""
+    """The SFTP bookkeeping, no I/O: what to answer here, what to remember, and
+    which requests of its own to send (``to_link``, drained by the caller).
+
+    Besides attributes it keeps whole directory listings for the same TTL: the
+    ones sshfs asked for, and those of their subdirectories, fetched ahead
+    (``PREFETCH_PARALLEL`` at a time) as soon as a listing is handed to sshfs, so
+    a walk finds the next directory already here instead of paying its round
+    trips. Only one level ahead of what sshfs really lists, so listing a big
+    tree's root does not fetch the whole tree.
+    """
 
     def __init__(self, ttl: float = TTL, clock=time.monotonic) -> None:
         self.ttl, self.clock = ttl, clock
         self.entries: dict[bytes, tuple[float, bytes]] = {}
+        self.listings: dict[bytes, tuple[float, list[tuple[bytes, bytes]]]] = {}
         self.handles: dict[bytes, bytes] = {}  # directory or file handle -> its path
+        self.opened: set[bytes] = set()  # file handles not yet fstat'ed
+        self.reading: dict[bytes, Listing] = {}  # server handle -> listing in progress
+        self.synthetic: dict[bytes, list[bytes]] = {}  # our handle -> entries left to give
         self.pending: dict[int, tuple[int, bytes, int]] = {}  # id -> (type, path, generation)
+        self.own: dict[int, Listing] = {}  # our request id -> the prefetch it belongs to
+        self.queue: list[bytes] = []
+        self.in_flight: set[bytes] = set()
+        self.fetching = 0
+        self.next_id = OWN_IDS
+        self.next_handle = 0
+        self.to_link: list[bytes] = []
         self.generation = 0
-        self.answered = 0  # lstats answered here (for tests and curiosity)
+        self.answered = 0  # requests answered here (for tests and curiosity)
+
+    def _fresh(self, found) -> bool:
+        return found is not None and self.clock() - found[0] < self.ttl
+
+    def _change(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+        self.listings.clear()
+        self.queue.clear()
 
     def request(self, frame: bytes) -> bytes | None:
         """A whole request frame from sshfs: the reply to give it at once, or None to send it on."""
@@ -112,41 +177,70 @@ class StatCache:
         if kind in (FXP_LSTAT, FXP_STAT):
             path = normal(_string(frame, 9)[0])
             found = self.entries.get(path)
-            if found and self.clock() - found[0] < self.ttl and \
-                    (kind == FXP_LSTAT or not is_link(found[1])):
+            if self._fresh(found) and (kind == FXP_LSTAT or not is_link(found[1])):
                 self.answered += 1
                 return attrs_reply(request_id, found[1])
             if kind == FXP_LSTAT:
                 self.pending[request_id] = (kind, path, self.generation)
             return None
         if kind == FXP_FSTAT:  # what the kernel asks while a file is read: by its handle
-            path = self.handles.get(_string(frame, 9)[0])
+            handle = _string(frame, 9)[0]
+            path = self.handles.get(handle)
             if path is None:
                 return None
             found = self.entries.get(path)
-            if found and self.clock() - found[0] < self.ttl and not is_link(found[1]):
+            if handle in self.opened:  # sshfs's own, right after OPEN: always the server's,
+                self.opened.discard(handle)  # so what an open reads is never older
+            elif self._fresh(found) and not is_link(found[1]):
                 self.answered += 1
                 return attrs_reply(request_id, found[1])
             self.pending[request_id] = (FXP_LSTAT, path, self.generation)
             return None
-        if kind in (FXP_OPENDIR, FXP_OPEN):
+        if kind == FXP_OPENDIR:
             path = normal(_string(frame, 9)[0])
+            listing = self.listings.get(path)
+            if self._fresh(listing):
+                self.answered += 1
+                handle = SYNTHETIC + str(self.next_handle).encode()
+                self.next_handle += 1
+                self.synthetic[handle] = [raw for _, raw in listing[1]]
+                self._ahead(path, listing[1])
+                body = bytes([FXP_HANDLE]) + _U32.pack(request_id) + _U32.pack(len(handle)) + handle
+                return _U32.pack(len(body)) + body
             self.pending[request_id] = (FXP_OPENDIR, path, self.generation)
-            if kind == FXP_OPEN and self._changes(kind, frame):
-                self.generation += 1
-                self.entries.clear()
+            return None
+        if kind == FXP_OPEN:
+            self.pending[request_id] = (FXP_OPEN, normal(_string(frame, 9)[0]),
+                                        self.generation)
+            if self._changes(kind, frame):
+                self._change()
             return None
         if kind == FXP_READDIR:
-            directory = self.handles.get(_string(frame, 9)[0])
-            if directory is not None:
-                self.pending[request_id] = (kind, directory, self.generation)
+            handle = _string(frame, 9)[0]
+            left = self.synthetic.get(handle)
+            if left is not None:
+                self.answered += 1
+                if not left:
+                    return status_reply(request_id, FX_EOF, b"End of file")
+                chunk, self.synthetic[handle] = left[:CHUNK], left[CHUNK:]
+                body = bytes([FXP_NAME]) + _U32.pack(request_id) + _U32.pack(len(chunk)) + \
+                    b"".join(chunk)
+                return _U32.pack(len(body)) + body
+            listing = self.reading.get(handle)
+            if listing is not None:
+                self.pending[request_id] = (FXP_READDIR, handle, self.generation)
             return None
         if kind == FXP_CLOSE:
-            self.handles.pop(_string(frame, 9)[0], None)
+            handle = _string(frame, 9)[0]
+            if self.synthetic.pop(handle, None) is not None:
+                self.answered += 1
+                return status_reply(request_id, FX_OK, b"")
+            self.handles.pop(handle, None)
+            self.reading.pop(handle, None)
+            self.opened.discard(handle)
             return None
         if self._changes(kind, frame):
-            self.generation += 1
-            self.entries.clear()
+            self._change()
         return None
 
     @staticmethod
@@ -161,36 +255,114 @@ class StatCache:
             return _string(frame, 9)[0] not in READ_ONLY_EXTENDED
         return True
 
-    def reply(self, frame: bytes) -> None:
-        """A whole reply frame from the server, on its way to sshfs: learn from it."""
+    def reply(self, frame: bytes) -> bool:
+        """A whole reply frame from the server: learn from it; False when it answers a
+        request of ours (a prefetch), which sshfs must not see."""
         kind = frame[4]
         if len(frame) < 9:
-            return
+            return True
         (request_id,) = _U32.unpack_from(frame, 5)
+        if request_id >= OWN_IDS:
+            listing = self.own.pop(request_id, None)
+            if listing is not None:
+                self._prefetched(listing, kind, frame)
+            return False
         asked = self.pending.pop(request_id, None)
         if asked is None:
-            return
-        what, path, generation = asked
-        if what == FXP_OPENDIR:
+            return True
+        what, key, generation = asked
+        if what in (FXP_OPEN, FXP_OPENDIR):
             if kind == FXP_HANDLE:
-                self.handles[_string(frame, 9)[0]] = path
-            return
-        if generation != self.generation:
-            return  # asked before a change was sent: may predate it
-        now = self.clock()
-        if what == FXP_LSTAT and kind == FXP_ATTRS:
-            self.entries[path] = (now, bytes(frame[9:]))
-        elif what == FXP_READDIR and kind == FXP_NAME:
+                handle = _string(frame, 9)[0]
+                self.handles[handle] = key
+                if what == FXP_OPENDIR:
+                    self.reading[handle] = Listing(key, generation, own=False)
+                else:
+                    self.opened.add(handle)
+            return True
+        if what == FXP_READDIR:
+            listing = self.reading.get(key)
+            if listing is not None:
+                self._listed(listing, kind, frame)
+            return True
+        if generation == self.generation and kind == FXP_ATTRS:  # else: may predate a change
+            self.entries[key] = (self.clock(), bytes(frame[9:]))
+        return True
+
+    def _listed(self, listing: Listing, kind: int, frame: bytes) -> bool:
+        """A READDIR's answer for ``listing``; True when the listing is complete."""
+        if kind == FXP_NAME:
+            now = self.clock()
+            listing.started = listing.started or now
             (count,) = _U32.unpack_from(frame, 9)
             pos = 13
-            prefix = path.rstrip(b"/") + b"/"
+            prefix = listing.path.rstrip(b"/") + b"/"
             for _ in range(count):
+                start = pos
                 name, pos = _string(frame, pos)
                 _, pos = _string(frame, pos)  # longname
                 end = attrs_end(frame, pos)
-                if name not in (b".", b".."):
+                listing.entries.append((name, bytes(frame[start:end])))
+                if name not in (b".", b"..") and listing.generation == self.generation:
                     self.entries[prefix + name] = (now, bytes(frame[pos:end]))
                 pos = end
+            return False
+        complete = kind == FXP_STATUS and _U32.unpack_from(frame, 9)[0] == FX_EOF
+        if complete and listing.generation == self.generation and listing.started:
+            self.listings[listing.path] = (listing.started, listing.entries)
+            if not listing.own:
+                self._ahead(listing.path, listing.entries)
+        return True
+
+    def _ahead(self, path: bytes, entries: list[tuple[bytes, bytes]]) -> None:
+        """Queue the subdirectories of a listing sshfs is given, and start fetching."""
+        prefix = path.rstrip(b"/") + b"/"
+        wanted = []
+        for name, raw in entries:
+            if name in (b".", b".."):
+                continue
+            attrs_at = _string(raw, _string(raw, 0)[1])[1]
+            mode = _mode(raw[attrs_at:])
+            child = prefix + name
+            if mode is not None and mode & S_IFMT == S_IFDIR and \
+                    not self._fresh(self.listings.get(child)) and child not in self.queue \
+                    and child not in self.in_flight:
+                wanted.append(child)
+            if len(wanted) >= PREFETCH_PER_LISTING:
+                break
+        self.queue.extend(wanted)
+        self._start()
+
+    def _start(self) -> None:
+        while self.queue and self.fetching < PREFETCH_PARALLEL:
+            path = self.queue.pop(0)
+            listing = Listing(path, self.generation, own=True)
+            self.fetching += 1
+            self.in_flight.add(path)
+            self._send(FXP_OPENDIR, path, listing)
+
+    def _send(self, kind: int, text: bytes, listing: Listing) -> None:
+        request_id = self.next_id
+        self.next_id = self.next_id + 1 if self.next_id < 0xFFFFFFFF else OWN_IDS
+        self.own[request_id] = listing
+        self.to_link.append(_request(kind, request_id, text))
+
+    def _prefetched(self, listing: Listing, kind: int, frame: bytes) -> None:
+        """One step of a prefetch: OPENDIR -> READDIR ... -> CLOSE."""
+        if kind == FXP_HANDLE and not listing.handle:
+            listing.handle = _string(frame, 9)[0]
+            self._send(FXP_READDIR, listing.handle, listing)
+            return
+        if listing.handle and kind in (FXP_NAME, FXP_STATUS) and not listing.closing:
+            if not self._listed(listing, kind, frame):
+                self._send(FXP_READDIR, listing.handle, listing)
+                return
+            listing.closing = True
+            self._send(FXP_CLOSE, listing.handle, listing)
+            return
+        self.fetching -= 1  # done: the CLOSE answered, or an error before a handle
+        self.in_flight.discard(listing.path)
+        self._start()
 
 
 FXP_WRITE, FXP_DATA = 6, 103
@@ -256,7 +428,14 @@ class Proxy:
         self.sshfs_in, self.sshfs_out, self.link_in, self.link_out = \
             sshfs_in, sshfs_out, link_in, link_out
         self.to_sshfs = threading.Lock()
+        self.to_link = threading.Lock()
         self.lock = threading.Lock()  # the cache, shared by both threads
+
+    def _send_own(self, frames: list[bytes]) -> None:
+        """The cache's own requests (prefetches), whole frames between sshfs's."""
+        if frames:
+            with self.to_link:
+                _write_all(self.link_out, b"".join(frames))
 
     def requests(self) -> None:
         """sshfs -> workstation, answering what the cache can."""
@@ -266,17 +445,21 @@ class Proxy:
             if head[4] in BULK:
                 with self.lock:
                     self.cache.request(head)  # a write: forget everything
-                _write_all(self.link_out, head)
-                move(self.sshfs_out, self.link_out, size - 5)
+                with self.to_link:
+                    _write_all(self.link_out, head)
+                    move(self.sshfs_out, self.link_out, size - 5)
                 continue
             frame = head + read_exact(self.sshfs_out, size - 5)
             with self.lock:
                 local = self.cache.request(frame)
+                own, self.cache.to_link = self.cache.to_link, []
             if local is None:
-                _write_all(self.link_out, frame)
+                with self.to_link:
+                    _write_all(self.link_out, frame)
             else:
                 with self.to_sshfs:
                     _write_all(self.sshfs_in, local)
+            self._send_own(own)
 
     def replies(self) -> None:
         """workstation -> sshfs, learning from listings and lstats."""
@@ -293,12 +476,12 @@ class Proxy:
                 continue
             frame = head + read_exact(self.link_in, size - 1)
             with self.lock:
-                if frame[4] in (FXP_HANDLE, FXP_NAME, FXP_ATTRS):
-                    self.cache.reply(frame)
-                elif len(frame) >= 9:
-                    self.cache.pending.pop(_U32.unpack_from(frame, 5)[0], None)
-            with self.to_sshfs:
-                _write_all(self.sshfs_in, frame)
+                onward = self.cache.reply(frame)
+                own, self.cache.to_link = self.cache.to_link, []
+            if onward:
+                with self.to_sshfs:
+                    _write_all(self.sshfs_in, frame)
+            self._send_own(own)
 
 
 def main(argv: list[str]) -> int:

@@ -67,6 +67,31 @@ def test_a_change_on_the_workstation_still_shows(bed, ws_dir) -> None:
     nothing_left(volume[3:], served)
 
 
+def test_listings_fetched_ahead_are_right_and_follow_changes(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    run_ws(["sh", "-c", 'for d in a b c; do mkdir -p "$1/t/$d/deep"; for i in 1 2 3; do '
+            'echo $i > "$1/t/$d/f$i"; done; done', "sh", served])
+    volume = mount_with_cache(served)
+    started = run_ws(["docker", "run", "-d", "-v", f"{volume}:/w", "busybox", "sh", "-c",
+                      "cd /w/t && find . | sort > /tmp/1 && find . | sort > /tmp/2 && "
+                      "cmp /tmp/1 /tmp/2 && wc -l < /tmp/1 && ls -a b | tr '\n' ' ' && echo && "
+                      "touch b/mine && ls b | tr '\n' ' ' && echo && "
+                      "until ls c | grep -qx theirs; do sleep 0.05; done && echo seen"])
+    container = started.stdout.decode().strip()
+    try:
+        wait_for(lambda: b"mine" in run_ws(["docker", "logs", container]).stdout, 60,
+                 "the container to list")
+        run_ws(["sh", "-c", 'echo x > "$1/t/c/theirs"', "sh", served])
+        status = run_ws(["docker", "wait", container], timeout=60)
+        assert status.stdout.decode().strip() == "0", run_ws(["docker", "logs", container])
+        lines = run_ws(["docker", "logs", container]).stdout.decode().splitlines()
+        assert lines == ["16", ". .. deep f1 f2 f3 ", "deep f1 f2 f3 mine ", "seen"]
+    finally:
+        run_ws(["docker", "rm", "-f", container])
+        run_ws(["docker-umount", volume])
+    nothing_left(volume[3:], served)
+
+
 def test_a_dead_cache_ends_the_mount_and_gc_cleans_up(bed, ws_dir) -> None:
     served = make_dir(ws_dir)
     volume = mount_with_cache(served)

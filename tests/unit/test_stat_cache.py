@@ -81,8 +81,11 @@ def test_reading_changes_nothing() -> None:
     cache.reply(frame(sc.FXP_HANDLE, 40, s(b"fh")))
     cache.request(frame(sc.FXP_READ, 41, s(b"fh") + b"\0" * 8 + U32.pack(4096)))
     cache.request(frame(sc.FXP_EXTENDED, 42, s(b"statvfs@openssh.com") + s(b"/w")))
-    # the kernel's fstat while reading is answered by the file's path
-    assert cache.request(frame(sc.FXP_FSTAT, 43, s(b"fh"))) == frame(sc.FXP_ATTRS, 43, attrs(3))
+    # sshfs's fstat right after the open is the server's (so content read is current)...
+    assert cache.request(frame(sc.FXP_FSTAT, 43, s(b"fh"))) is None
+    cache.reply(frame(sc.FXP_ATTRS, 43, attrs(5)))
+    # ...the kernel's while reading is answered by the file's path
+    assert cache.request(frame(sc.FXP_FSTAT, 43, s(b"fh"))) == frame(sc.FXP_ATTRS, 43, attrs(5))
     cache.request(frame(sc.FXP_CLOSE, 44, s(b"fh")))
     assert cache.request(frame(sc.FXP_FSTAT, 45, s(b"fh"))) is None  # closed: unknown
 
@@ -120,3 +123,91 @@ def test_the_mount_script_falls_back_to_plain_sshfs_without_python() -> None:
     assert "\ncommand -v python3 " in cached and "dir_cache=no" in cached
     assert "dcache_timeout=0" in plain and "python3" not in plain
     assert "python3" not in remote.passive_sshfs("/m/u", "u", "/home/ws/w", False)
+
+
+def name_reply(request_id: int, entries: dict[bytes, bytes]) -> bytes:
+    body = U32.pack(len(entries))
+    for name, attr in entries.items():
+        body += s(name) + s(b"long " + name) + attr
+    return frame(sc.FXP_NAME, request_id, body)
+
+
+def eof(request_id: int) -> bytes:
+    return sc.status_reply(request_id, sc.FX_EOF, b"End of file")
+
+
+def own(cache: sc.StatCache) -> list[tuple[int, int, bytes]]:
+    """The cache's own requests since last asked: (type, id, path or handle)."""
+    sent, cache.to_link = cache.to_link, []
+    return [(f[4], U32.unpack_from(f, 5)[0], sc._string(f, 9)[0]) for f in sent]
+
+
+def serve(cache: sc.StatCache, request: tuple[int, int, bytes],
+          entries: dict[bytes, bytes]) -> None:
+    """Play the server for one of the cache's own directory fetches, to the end."""
+    kind, request_id, path = request
+    assert kind == sc.FXP_OPENDIR
+    assert not cache.reply(frame(sc.FXP_HANDLE, request_id, s(b"H" + path)))
+    (kind, request_id, handle), = own(cache)
+    assert (kind, handle) == (sc.FXP_READDIR, b"H" + path)
+    assert not cache.reply(name_reply(request_id, entries))
+    (kind, request_id, _), = own(cache)
+    assert not cache.reply(eof(request_id))
+    (kind, request_id, _), = own(cache)
+    assert kind == sc.FXP_CLOSE
+    assert not cache.reply(sc.status_reply(request_id, sc.FX_OK, b""))
+
+
+DIR = attrs(4096, 0o40755)
+
+
+def sshfs_lists(cache: sc.StatCache, path: bytes, entries: dict[bytes, bytes]) -> None:
+    """sshfs lists ``path`` through the server, to EOF."""
+    assert cache.request(frame(sc.FXP_OPENDIR, 1, s(path))) is None
+    assert cache.reply(frame(sc.FXP_HANDLE, 1, s(b"h")))
+    assert cache.request(frame(sc.FXP_READDIR, 2, s(b"h"))) is None
+    assert cache.reply(name_reply(2, entries))
+    assert cache.request(frame(sc.FXP_READDIR, 3, s(b"h"))) is None
+    assert cache.reply(eof(3))
+    assert cache.request(frame(sc.FXP_CLOSE, 4, s(b"h"))) is None
+
+
+def test_subdirectories_are_fetched_ahead_and_then_listed_here() -> None:
+    clock = Clock()
+    cache = sc.StatCache(0.8, clock)
+    sshfs_lists(cache, b"/w", {b".": DIR, b"s": DIR, b"f": attrs(1)})
+    (request,) = own(cache)  # only the subdirectory, not the file or "."
+    assert request[2] == b"/w/s" and request[1] >= sc.OWN_IDS
+    serve(cache, request, {b".": DIR, b"..": DIR, b"g": attrs(2)})
+    handle = cache.request(frame(sc.FXP_OPENDIR, 10, s(b"/w/s/")))
+    assert handle is not None and handle[4] == sc.FXP_HANDLE
+    handle = sc._string(handle, 9)[0]
+    listed = cache.request(frame(sc.FXP_READDIR, 11, s(handle)))
+    assert listed == name_reply(11, {b".": DIR, b"..": DIR, b"g": attrs(2)})
+    assert cache.request(frame(sc.FXP_READDIR, 12, s(handle))) == eof(12)
+    assert cache.request(frame(sc.FXP_CLOSE, 13, s(handle)))[4] == sc.FXP_STATUS
+    assert cache.request(frame(sc.FXP_LSTAT, 14, s(b"/w/s/g"))) == frame(sc.FXP_ATTRS, 14, attrs(2))
+    clock.now += 0.81  # too old now: sshfs's OPENDIR goes to the server
+    assert cache.request(frame(sc.FXP_OPENDIR, 15, s(b"/w/s"))) is None
+
+
+def test_a_change_during_a_fetch_ahead_keeps_nothing_of_it() -> None:
+    cache = sc.StatCache(0.8, Clock())
+    sshfs_lists(cache, b"/w", {b"s": DIR})
+    (request,) = own(cache)
+    cache.request(frame(13, 20, s(b"/w/s/old")))  # REMOVE, while the fetch is under way
+    serve(cache, request, {b"old": attrs(1)})
+    assert cache.request(frame(sc.FXP_OPENDIR, 21, s(b"/w/s"))) is None
+    assert cache.request(frame(sc.FXP_LSTAT, 22, s(b"/w/s/old"))) is None
+
+
+def test_fetches_ahead_are_few_at_a_time_and_failures_free_their_place() -> None:
+    cache = sc.StatCache(0.8, Clock())
+    sshfs_lists(cache, b"/w", {b"d%d" % i: DIR for i in range(20)})
+    started = own(cache)
+    assert len(started) == sc.PREFETCH_PARALLEL
+    kind, request_id, _ = started[0]
+    assert not cache.reply(sc.status_reply(request_id, 3, b"Permission denied"))
+    (next_one,) = own(cache)
+    assert next_one[2] == b"/w/d%d" % sc.PREFETCH_PARALLEL
+    assert cache.request(frame(sc.FXP_OPENDIR, 30, s(b"/w/d0"))) is None  # it failed: asked
