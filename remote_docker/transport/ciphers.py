@@ -10,13 +10,14 @@ still agrees on one).
 
 Only when the user's ssh configuration leaves ``Ciphers`` alone: a list set
 there (a compliance policy, say) is theirs to keep, and an ``-o`` on the
-command line would override it. Two ``ssh -G`` runs, a few ms each, tell;
-they happen only when a master is started.
+command line would override it. Two ``ssh -G`` runs tell (about 30 ms on the
+bed, on the path of the first command); the answer is kept in the cache dir
+until an ssh configuration file changes, so only the first master pays.
 """
 
 from __future__ import annotations
 
-import subprocess
+import os
 
 PREFERRED = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 
@@ -36,6 +37,8 @@ def cpu_has_aes(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def _ciphers_lines(*argvs: list[str]) -> list[str | None]:
     """The ``ciphers`` line of each ``ssh -G`` (run side by side), None where it failed."""
+    import subprocess  # here: the shim's cold path must not pay for it when cached
+
     try:
         procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL) for argv in argvs]
@@ -60,8 +63,48 @@ def user_sets_ciphers(ssh_args: list[str]) -> bool:
     return mine is None or default is None or mine != default
 
 
-def cipher_options(ssh_args: list[str]) -> list[str]:
-    """``-o Ciphers=^…`` (AES-GCM ahead of the default list) when it is ours to choose."""
-    if not cpu_has_aes() or user_sets_ciphers(ssh_args):
-        return []
-    return ["-o", "Ciphers=^" + PREFERRED]
+CONFIG_FILES = ("~/.ssh/config", "/etc/ssh/ssh_config")
+CONFIG_DIRS = ("~/.ssh/config.d", "/etc/ssh/ssh_config.d")
+
+
+def config_stamp() -> str:
+    """What changes when any ssh configuration file does: their names, sizes, mtimes."""
+    paths = [os.path.expanduser(p) for p in CONFIG_FILES]
+    for folder in CONFIG_DIRS:
+        folder = os.path.expanduser(folder)
+        try:
+            paths += sorted(os.path.join(folder, n) for n in os.listdir(folder))
+        except OSError:
+            pass
+    stamp = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamp.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            stamp.append(f"{path}:-")
+    return ";".join(stamp)
+
+
+def cipher_options(ssh_args: list[str], cache: str | None = None) -> list[str]:
+    """``-o Ciphers=^…`` (AES-GCM ahead of the default list) when it is ours to choose;
+    ``cache``: a file for the answer, kept while the ssh configuration is unchanged."""
+    key = "\0".join([config_stamp(), *ssh_args])
+    if cache:
+        try:
+            with open(cache, encoding="utf-8") as f:
+                stored_key, _, answer = f.read().partition("\n")
+            if stored_key == key.replace("\n", " "):
+                return answer.split() if answer else []
+        except OSError:
+            pass
+    options = [] if not cpu_has_aes() or user_sets_ciphers(ssh_args) else \
+        ["-o", "Ciphers=^" + PREFERRED]
+    if cache:
+        try:
+            with open(cache + ".tmp", "w", encoding="utf-8") as f:
+                f.write(key.replace("\n", " ") + "\n" + " ".join(options))
+            os.replace(cache + ".tmp", cache)
+        except OSError:
+            pass
+    return options

@@ -79,7 +79,9 @@ class ControlMaster:
         return ["-o", "ControlPersist=" + config.control_persist(self.env),
                 "-E", self.log_path, "-o", "ConnectTimeout=15",
                 "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
-                *cipher_options(self.machine.ssh_args()), *self.host_key_options()]
+                *cipher_options(self.machine.ssh_args(), os.path.join(
+                    config.cache_dir(self.env), f"ciphers-{self.machine.key()}")),
+                *self.host_key_options()]
 
     @property
     def log_path(self) -> str:

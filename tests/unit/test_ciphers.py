@@ -48,3 +48,16 @@ def test_the_users_own_list_is_kept(fake_ssh) -> None:
 def test_no_aes_hardware_no_change(fake_ssh, monkeypatch) -> None:
     monkeypatch.setattr(ciphers, "cpu_has_aes", lambda: False)
     assert ciphers.cipher_options(["--", "dm@host"]) == []
+
+
+def test_the_answer_is_kept_until_ssh_config_changes(fake_ssh, tmp_path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    cache = str(tmp_path / "ciphers-dm")
+    assert ciphers.cipher_options(["--", "dm@host"], cache) != []
+    fake_ssh.write_text("ciphers aes256-ctr\n")  # ssh would now say otherwise...
+    assert ciphers.cipher_options(["--", "dm@host"], cache) != []  # ...but is not asked
+    (home / ".ssh" / "config").write_text("Ciphers aes256-ctr\n")  # a config file changed
+    assert ciphers.cipher_options(["--", "dm@host"], cache) == []
+    assert ciphers.cipher_options(["--", "other@host"], cache) == []
