@@ -89,6 +89,7 @@ OWN_IDS = 0xFFF00000  # ids of our own requests (prefetches); sshfs counts up fr
 PREFETCH_PARALLEL = 8  # directory listings fetched at once
 PREFETCH_PER_LISTING = 128  # subdirectories of one listing fetched ahead, at most
 CHUNK = 100  # entries per NAME reply, as sftp-server sends them
+PRUNE_AT = 50_000  # entries (and listed names) kept before the expired ones are dropped
 SYNTHETIC = b"\xffrd-"  # handles of listings answered here; the server's are 4 bytes
 
 
@@ -144,6 +145,7 @@ class StatCache:
         self.ttl, self.clock = ttl, clock
         self.entries: dict[bytes, tuple[float, bytes]] = {}
         self.listings: dict[bytes, tuple[float, list[tuple[bytes, bytes]]]] = {}
+        self.listed_names = 0  # entries held in self.listings
         self.handles: dict[bytes, bytes] = {}  # directory or file handle -> its path
         self.opened: set[bytes] = set()  # file handles not yet fstat'ed
         self.reading: dict[bytes, Listing] = {}  # server handle -> listing in progress
@@ -162,10 +164,23 @@ class StatCache:
     def _fresh(self, found) -> bool:
         return found is not None and self.clock() - found[0] < self.ttl
 
+    def _prune(self) -> None:
+        """Nothing is kept past its TTL anyway: drop what expired once there is a lot of
+        it, so a long read-only session over a big tree does not grow without end."""
+        if len(self.entries) < PRUNE_AT and self.listed_names < PRUNE_AT:
+            return
+        now = self.clock()
+        self.entries = {k: v for k, v in self.entries.items() if now - v[0] < self.ttl}
+        self.listings = {k: v for k, v in self.listings.items() if now - v[0] < self.ttl}
+        self.listed_names = sum(len(v[1]) for v in self.listings.values())
+        if len(self.entries) >= PRUNE_AT or self.listed_names >= PRUNE_AT:
+            self._change()  # all of it fresh: start again rather than grow
+
     def _change(self) -> None:
         self.generation += 1
         self.entries.clear()
         self.listings.clear()
+        self.listed_names = 0
         self.queue.clear()
 
     def request(self, frame: bytes) -> bytes | None:
@@ -287,6 +302,7 @@ class StatCache:
             return True
         if generation == self.generation and kind == FXP_ATTRS:  # else: may predate a change
             self.entries[key] = (self.clock(), bytes(frame[9:]))
+            self._prune()
         return True
 
     def _listed(self, listing: Listing, kind: int, frame: bytes) -> bool:
@@ -306,10 +322,13 @@ class StatCache:
                 if name not in (b".", b"..") and listing.generation == self.generation:
                     self.entries[prefix + name] = (now, bytes(frame[pos:end]))
                 pos = end
+            self._prune()
             return False
         complete = kind == FXP_STATUS and _U32.unpack_from(frame, 9)[0] == FX_EOF
         if complete and listing.generation == self.generation and listing.started:
             self.listings[listing.path] = (listing.started, listing.entries)
+            self.listed_names += len(listing.entries)
+            self._prune()
             if not listing.own:
                 self._ahead(listing.path, listing.entries)
         return True

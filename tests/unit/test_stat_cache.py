@@ -211,3 +211,16 @@ def test_fetches_ahead_are_few_at_a_time_and_failures_free_their_place() -> None
     (next_one,) = own(cache)
     assert next_one[2] == b"/w/d%d" % sc.PREFETCH_PARALLEL
     assert cache.request(frame(sc.FXP_OPENDIR, 30, s(b"/w/d0"))) is None  # it failed: asked
+
+
+def test_a_long_session_does_not_grow_without_end(monkeypatch) -> None:
+    monkeypatch.setattr(sc, "PRUNE_AT", 10)
+    clock = Clock()
+    cache = sc.StatCache(0.8, clock)
+    listed(cache, b"/old", {b"f%d" % i: attrs(i) for i in range(8)})
+    clock.now += 1
+    listed(cache, b"/new", {b"f%d" % i: attrs(i) for i in range(4)})  # 12 > 10: expired go
+    assert sorted(cache.entries) == [b"/new/f%d" % i for i in range(4)]
+    listed(cache, b"/big", {b"f%d" % i: attrs(i) for i in range(12)})  # all fresh: start again
+    assert len(cache.entries) < 10
+    assert cache.request(frame(sc.FXP_LSTAT, 60, s(b"/new/f1"))) is None
