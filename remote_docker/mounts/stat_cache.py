@@ -85,7 +85,9 @@ def attrs_reply(request_id: int, attrs: bytes) -> bytes:
 FXP_STATUS = 101
 FX_OK, FX_EOF = 0, 1
 S_IFDIR = 0o040000
-OWN_IDS = 0xFFF00000  # ids of our own requests (prefetches); sshfs counts up from 1
+# Our own requests (prefetches) take ids half the id space away from sshfs's last one:
+# sshfs counts up by one, so its ids in flight never come near ours, even after it wraps.
+OWN_DISTANCE = 0x80000000
 PREFETCH_PARALLEL = 8  # directory listings fetched at once
 PREFETCH_PER_LISTING = 128  # subdirectories of one listing fetched ahead, at most
 CHUNK = 100  # entries per NAME reply, as sftp-server sends them
@@ -155,7 +157,8 @@ class StatCache:
         self.queue: list[bytes] = []
         self.in_flight: set[bytes] = set()
         self.fetching = 0
-        self.next_id = OWN_IDS
+        self.last_id = 0  # sshfs's latest request id
+        self.own_count = 0
         self.next_handle = 0
         self.to_link: list[bytes] = []
         self.generation = 0
@@ -189,6 +192,7 @@ class StatCache:
         if kind == 1 or len(frame) < 9:  # INIT has no id
             return None
         (request_id,) = _U32.unpack_from(frame, 5)
+        self.last_id = request_id
         if kind in (FXP_LSTAT, FXP_STAT):
             path = normal(_string(frame, 9)[0])
             found = self.entries.get(path)
@@ -277,10 +281,9 @@ class StatCache:
         if len(frame) < 9:
             return True
         (request_id,) = _U32.unpack_from(frame, 5)
-        if request_id >= OWN_IDS:
-            listing = self.own.pop(request_id, None)
-            if listing is not None:
-                self._prefetched(listing, kind, frame)
+        listing = self.own.pop(request_id, None)
+        if listing is not None:
+            self._prefetched(listing, kind, frame)
             return False
         asked = self.pending.pop(request_id, None)
         if asked is None:
@@ -361,8 +364,8 @@ class StatCache:
             self._send(FXP_OPENDIR, path, listing)
 
     def _send(self, kind: int, text: bytes, listing: Listing) -> None:
-        request_id = self.next_id
-        self.next_id = self.next_id + 1 if self.next_id < 0xFFFFFFFF else OWN_IDS
+        self.own_count = (self.own_count + 1) % 0x100000
+        request_id = (self.last_id + OWN_DISTANCE + self.own_count) & 0xFFFFFFFF
         self.own[request_id] = listing
         self.to_link.append(_request(kind, request_id, text))
 

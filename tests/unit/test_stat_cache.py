@@ -177,7 +177,7 @@ def test_subdirectories_are_fetched_ahead_and_then_listed_here() -> None:
     cache = sc.StatCache(0.8, clock)
     sshfs_lists(cache, b"/w", {b".": DIR, b"s": DIR, b"f": attrs(1)})
     (request,) = own(cache)  # only the subdirectory, not the file or "."
-    assert request[2] == b"/w/s" and request[1] >= sc.OWN_IDS
+    assert request[2] == b"/w/s" and request[1] >= sc.OWN_DISTANCE
     serve(cache, request, {b".": DIR, b"..": DIR, b"g": attrs(2)})
     handle = cache.request(frame(sc.FXP_OPENDIR, 10, s(b"/w/s/")))
     assert handle is not None and handle[4] == sc.FXP_HANDLE
@@ -224,3 +224,12 @@ def test_a_long_session_does_not_grow_without_end(monkeypatch) -> None:
     listed(cache, b"/big", {b"f%d" % i: attrs(i) for i in range(12)})  # all fresh: start again
     assert len(cache.entries) < 10
     assert cache.request(frame(sc.FXP_LSTAT, 60, s(b"/new/f1"))) is None
+
+
+def test_own_ids_stay_away_from_sshfs_ones_even_when_they_wrap() -> None:
+    cache = sc.StatCache(0.8, Clock())
+    cache.request(frame(sc.FXP_LSTAT, 0xFFFFFFF0, s(b"/x")))  # sshfs near the top
+    sshfs_lists(cache, b"/w", {b"s": DIR})  # ids 1..4: sshfs wrapped
+    ((_, request_id, _),) = own(cache)
+    assert 0x80000000 <= request_id < 0x80100000
+    assert cache.reply(sc.status_reply(0xFFFFFFF0, 2, b"No such file"))  # sshfs's: passed on
