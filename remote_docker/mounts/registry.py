@@ -53,7 +53,9 @@ class Record:
     def __str__(self) -> str:
         holder = f"container {self.container[:12]}" if self.container else \
             "kept" if self.kept else "being set up"
-        return (f"{self.volume}  {self.local_dir}{' (ro)' if self.readonly else ''}  on "
+        flags = (" (ro)" if self.readonly else "") + \
+            (" (stat cache)" if self.stat_cache == "on" else "")
+        return (f"{self.volume}  {self.local_dir}{flags}  on "
                 f"{self.machine}  {holder}  {format_age(time.time() - self.created)}")
 
 

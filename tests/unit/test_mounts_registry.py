@@ -93,3 +93,12 @@ def test_updates_are_whole(env) -> None:
 
 def test_age_reads_like_docker_ps() -> None:
     assert [registry.format_age(s) for s in (5, 90, 7200, 200000)] == ["5s", "1m", "2h", "2d"]
+
+
+def test_the_listing_line_says_how_the_mount_is_served() -> None:
+    record = registry.Record(uuid="u1", local_dir="/home/me/src", machine="dm@host",
+                             owner="me@ws", readonly=True, stat_cache="on", kept=True)
+    line = str(record)
+    assert line.startswith("rd-u1  /home/me/src (ro) (stat cache)  on dm@host  kept  ")
+    assert "(stat cache)" not in str(registry.Record(uuid="u2", local_dir="/d", machine="m",
+                                                     owner="o", stat_cache="off"))
