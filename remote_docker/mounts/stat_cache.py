@@ -35,10 +35,10 @@ import time
 
 TTL = 0.8
 
-FXP_OPEN, FXP_CLOSE, FXP_READ, FXP_LSTAT, FXP_FSTAT = 3, 4, 5, 7, 8
+FXP_OPEN, FXP_CLOSE, FXP_READ, FXP_WRITE, FXP_LSTAT, FXP_FSTAT = 3, 4, 5, 6, 7, 8
 FXP_OPENDIR, FXP_READDIR, FXP_REALPATH, FXP_STAT, FXP_READLINK = 11, 12, 16, 17, 19
 FXP_EXTENDED = 200
-FXP_HANDLE, FXP_NAME, FXP_ATTRS = 102, 104, 105
+FXP_STATUS, FXP_HANDLE, FXP_DATA, FXP_NAME, FXP_ATTRS = 101, 102, 103, 104, 105
 FXF_READ = 0x01
 ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME = 0x1, 0x2, 0x4, 0x8
 ATTR_EXTENDED = 0x80000000
@@ -78,11 +78,19 @@ def normal(path: bytes) -> bytes:
     return (b"/" if path.startswith(b"/") else b"") + b"/".join(parts) or b"."
 
 
+def frame_of(kind: int, request_id: int, payload: bytes) -> bytes:
+    """One whole SFTP frame: length, type, id, then ``payload`` as it is."""
+    return _U32.pack(5 + len(payload)) + bytes([kind]) + _U32.pack(request_id) + payload
+
+
+def _text(data: bytes) -> bytes:
+    return _U32.pack(len(data)) + data
+
+
 def attrs_reply(request_id: int, attrs: bytes) -> bytes:
-    return _U32.pack(5 + len(attrs)) + bytes([FXP_ATTRS]) + _U32.pack(request_id) + attrs
+    return frame_of(FXP_ATTRS, request_id, attrs)
 
 
-FXP_STATUS = 101
 FX_OK, FX_EOF = 0, 1
 S_IFDIR = 0o040000
 # Our own requests (prefetches) take ids half the id space away from sshfs's last one:
@@ -110,14 +118,7 @@ def is_link(attrs: bytes) -> bool:
 
 
 def status_reply(request_id: int, code: int, message: bytes) -> bytes:
-    body = bytes([FXP_STATUS]) + _U32.pack(request_id) + _U32.pack(code) + \
-        _U32.pack(len(message)) + message + _U32.pack(0)
-    return _U32.pack(len(body)) + body
-
-
-def _request(kind: int, request_id: int, text: bytes) -> bytes:
-    body = bytes([kind]) + _U32.pack(request_id) + _U32.pack(len(text)) + text
-    return _U32.pack(len(body)) + body
+    return frame_of(FXP_STATUS, request_id, _U32.pack(code) + _text(message) + _text(b""))
 
 
 class Listing:
@@ -224,8 +225,7 @@ class StatCache:
                 self.next_handle += 1
                 self.synthetic[handle] = [raw for _, raw in listing[1]]
                 self._ahead(path, listing[1])
-                body = bytes([FXP_HANDLE]) + _U32.pack(request_id) + _U32.pack(len(handle)) + handle
-                return _U32.pack(len(body)) + body
+                return frame_of(FXP_HANDLE, request_id, _text(handle))
             self.pending[request_id] = (FXP_OPENDIR, path, self.generation)
             return None
         if kind == FXP_OPEN:
@@ -242,9 +242,7 @@ class StatCache:
                 if not left:
                     return status_reply(request_id, FX_EOF, b"End of file")
                 chunk, self.synthetic[handle] = left[:CHUNK], left[CHUNK:]
-                body = bytes([FXP_NAME]) + _U32.pack(request_id) + _U32.pack(len(chunk)) + \
-                    b"".join(chunk)
-                return _U32.pack(len(body)) + body
+                return frame_of(FXP_NAME, request_id, _U32.pack(len(chunk)) + b"".join(chunk))
             listing = self.reading.get(handle)
             if listing is not None:
                 self.pending[request_id] = (FXP_READDIR, handle, self.generation)
@@ -367,7 +365,7 @@ class StatCache:
         self.own_count = (self.own_count + 1) % 0x100000
         request_id = (self.last_id + OWN_DISTANCE + self.own_count) & 0xFFFFFFFF
         self.own[request_id] = listing
-        self.to_link.append(_request(kind, request_id, text))
+        self.to_link.append(frame_of(kind, request_id, _text(text)))
 
     def _prefetched(self, listing: Listing, kind: int, frame: bytes) -> None:
         """One step of a prefetch: OPENDIR -> READDIR ... -> CLOSE."""
@@ -385,10 +383,6 @@ class StatCache:
         self.fetching -= 1  # done: the CLOSE answered, or an error before a handle
         self.in_flight.discard(listing.path)
         self._start()
-
-
-FXP_WRITE, FXP_DATA = 6, 103
-BULK = {FXP_WRITE, FXP_DATA}  # their payload is passed on without being looked at
 
 
 def read_exact(fd: int, size: int) -> bytes:
@@ -464,7 +458,7 @@ class Proxy:
         while True:
             head = read_exact(self.sshfs_out, 9)  # every request has 9 (INIT: exactly)
             (size,) = _U32.unpack_from(head, 0)
-            if head[4] in BULK:
+            if head[4] == FXP_WRITE:  # its data is spliced on, never looked at
                 with self.lock:
                     self.cache.request(head)  # a write: forget everything
                 with self.to_link:
