@@ -89,12 +89,12 @@ def config_stamp() -> str:
 def cipher_options(ssh_args: list[str], cache: str | None = None) -> list[str]:
     """``-o Ciphers=^…`` (AES-GCM ahead of the default list) when it is ours to choose;
     ``cache``: a file for the answer, kept while the ssh configuration is unchanged."""
-    key = "\0".join([config_stamp(), *ssh_args])
+    key = "\0".join([config_stamp(), *ssh_args]).replace("\n", " ")  # the file's first line
     if cache:
         try:
             with open(cache, encoding="utf-8") as f:
                 stored_key, _, answer = f.read().partition("\n")
-            if stored_key == key.replace("\n", " "):
+            if stored_key == key:
                 return answer.split() if answer else []
         except OSError:
             pass
@@ -103,7 +103,7 @@ def cipher_options(ssh_args: list[str], cache: str | None = None) -> list[str]:
     if cache:
         try:
             with open(cache + ".tmp", "w", encoding="utf-8") as f:
-                f.write(key.replace("\n", " ") + "\n" + " ".join(options))
+                f.write(key + "\n" + " ".join(options))
             os.replace(cache + ".tmp", cache)
         except OSError:
             pass
