@@ -49,13 +49,19 @@ class ReverseMount:
     _channel: socket.socket | None = field(default=None, repr=False, compare=False)
 
 
+def _choice(env: dict | os._Environ, variable: str, key: str, choices: tuple[str, ...]) -> str:
+    """``variable`` in the environment, else ``key`` in the config, else ``choices[0]``;
+    anything else is one line naming the setting and what it may be."""
+    value = env.get(variable) or config.read_settings(env).get(key) or choices[0]
+    if value not in choices:
+        allowed = ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
+        raise ConfigError(f"{key} {value!r}: use {allowed}")
+    return value
+
+
 def mount_mode(env: dict | os._Environ = os.environ) -> str:
     """``passive`` (default) or ``classic``: REMOTE_DOCKER_MOUNT_MODE, else ``mount_mode``."""
-    mode = env.get("REMOTE_DOCKER_MOUNT_MODE") or \
-        config.read_settings(env).get("mount_mode") or "passive"
-    if mode not in MODES:
-        raise ConfigError(f"mount_mode {mode!r}: use 'passive' or 'classic'")
-    return mode
+    return _choice(env, "REMOTE_DOCKER_MOUNT_MODE", "mount_mode", MODES)
 
 
 def readahead_kb(env: dict | os._Environ = os.environ) -> int:
@@ -80,11 +86,7 @@ STAT_CACHE_MODES = ("auto", "on", "off")
 def stat_cache_mode(env: dict | os._Environ = os.environ) -> str:
     """REMOTE_DOCKER_MOUNT_STAT_CACHE, else ``mount_stat_cache``: ``auto`` (the default:
     on when a round trip to the docker-machine is long, see ``stat_cache``), on, off."""
-    mode = env.get("REMOTE_DOCKER_MOUNT_STAT_CACHE") or \
-        config.read_settings(env).get("mount_stat_cache") or "auto"
-    if mode not in STAT_CACHE_MODES:
-        raise ConfigError(f"mount_stat_cache {mode!r}: use 'auto', 'on' or 'off'")
-    return mode
+    return _choice(env, "REMOTE_DOCKER_MOUNT_STAT_CACHE", "mount_stat_cache", STAT_CACHE_MODES)
 
 
 def owner() -> str:
