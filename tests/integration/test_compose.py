@@ -47,6 +47,14 @@ def assert_project_gone(name: str) -> None:
     assert run_dm(["docker", "images", "-q", f"{name}_app"]).stdout == b""
 
 
+def down_leaves_nothing(path: str, name: str) -> None:
+    """`docker compose down` succeeds, and no mount, container, network or image is left."""
+    down = sh(path, f"docker compose -p {name} down --rmi local --timeout 1")
+    assert down.returncode == 0, down.stderr
+    assert_nothing_left(path)
+    assert_project_gone(name)
+
+
 def wait_for_file(path: str, deadline: float = 60.0) -> bytes:
     end = time.monotonic() + deadline
     while True:
@@ -91,10 +99,7 @@ def test_up_exec_logs_run_down_with_the_workstations_files(demo) -> None:
               if path.encode() in l]
     assert len(mounts) == 2, mounts  # ./data, and . (ro) for motd.txt; reused, not made again
 
-    down = sh(path, f"docker compose -p {name} down --rmi local --timeout 1")
-    assert down.returncode == 0, down.stderr
-    assert_nothing_left(path)
-    assert_project_gone(name)
+    down_leaves_nothing(path, name)
     assert sh(path, "cat data/greeting.txt").stdout == GREETING  # the workstation's files stay
 
 
@@ -114,10 +119,7 @@ def test_down_releases_the_mounts_of_a_killed_compose(demo) -> None:
     sh(path, "echo after-the-kill > data/late.txt")
     late = sh(path, f"docker compose -p {name} exec -T app cat /data/late.txt")
     assert late.stdout == b"after-the-kill\n", late.stderr
-    down = sh(path, f"docker compose -p {name} down --rmi local --timeout 1")
-    assert down.returncode == 0, down.stderr
-    assert_nothing_left(path)
-    assert_project_gone(name)
+    down_leaves_nothing(path, name)
 
 
 def test_ctrl_c_stops_the_project_and_start_brings_it_back_with_its_mount(demo) -> None:
@@ -150,10 +152,7 @@ def test_a_run_alone_releases_its_mount_when_the_container_goes(demo) -> None:
     kept = sh(path, f"docker-compose -p {name} run -T app sh -c 'echo kept > /data/kept.txt'")
     assert kept.returncode == 0, kept.stderr  # no --rm: the stopped container keeps its mount
     assert any(path.encode() in l for l in run_ws(["remote-docker", "mounts"]).stdout.splitlines())
-    down = sh(path, f"docker compose -p {name} down --rmi local --timeout 1")
-    assert down.returncode == 0, down.stderr
-    assert_nothing_left(path)
-    assert_project_gone(name)
+    down_leaves_nothing(path, name)
 
 
 def test_compose_errors_are_composes_own(demo) -> None:
