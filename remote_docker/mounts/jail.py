@@ -37,7 +37,8 @@ SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-serve
 NSS_WRAPPER_GLOBS = ("/usr/lib/*/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so",
                      "/usr/lib/libnss_wrapper.so", "/usr/local/lib*/libnss_wrapper.so")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-USAGE = "usage: python3 -m remote_docker.mounts.jail [--ro] DIR -- SFTP_SERVER [ARGS…]"
+USAGE = ("usage: python3 -m remote_docker.mounts.jail [--ro] [--lane FD] DIR -- SFTP_SERVER "
+         "[ARGS…]")
 
 
 class JailError(Exception):
@@ -155,20 +156,23 @@ def _widen_pipe(fd: int) -> None:
         pass  # only speed is lost
 
 
-def parse_args(args: list[str]) -> tuple[bool, str, list[str]]:
-    """(readonly, root, [sftp-server, args…]); JailError on anything else."""
-    readonly = False
+def parse_args(args: list[str]) -> tuple[bool, str, list[str], int]:
+    """(readonly, root, [sftp-server, args…], write lane fd or -1); JailError on anything
+    else."""
+    readonly, lane = False, -1
     if args[:1] == ["--ro"]:
         readonly, args = True, args[1:]
+    if args[:1] == ["--lane"] and len(args) > 1 and args[1].isdigit():
+        lane, args = int(args[1]), args[2:]
     if len(args) < 3 or args[1] != "--":
         raise JailError(USAGE)
     root = os.path.realpath(args[0])
     if not os.path.isdir(root):
         raise JailError(f"{args[0]} is not a directory")
-    return readonly, root, args[2:]
+    return readonly, root, args[2:], lane
 
 
-def run(readonly: bool, root: str, server_cmd: list[str]) -> int:
+def run(readonly: bool, root: str, server_cmd: list[str], lane: int = -1) -> int:
     """Confine this process, start sftp-server in the same confinement, relay until EOF."""
     server = server_cmd[0]
     preload = nss_wrapper()
@@ -186,7 +190,7 @@ def run(readonly: bool, root: str, server_cmd: list[str]) -> int:
                                        (os.POSIX_SPAWN_DUP2, from_server_w, 1)])
     for fd in (to_server_r, from_server_w, passwd_fd, group_fd):
         os.close(fd)
-    relay = sftp_relay.Relay(root.encode(), readonly, 0, 1, to_server_w, from_server_r)
+    relay = sftp_relay.Relay(root.encode(), readonly, 0, 1, to_server_w, from_server_r, lane)
     relay.run()
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1

@@ -47,11 +47,13 @@ def python_argv(module: str, args: list[str]) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", code, package_root(), *args]
 
 
-def jail_argv(local_dir: str, readonly: bool) -> list[str]:
+def jail_argv(local_dir: str, readonly: bool, lane: int = -1) -> list[str]:
     from remote_docker.mounts.jail import sftp_server
 
     return python_argv("remote_docker.mounts.jail",
-                       [*(["--ro"] if readonly else []), local_dir, "--", sftp_server()])
+                       [*(["--ro"] if readonly else []),
+                        *(["--lane", str(lane)] if lane >= 0 else []),
+                        local_dir, "--", sftp_server()])
 
 
 def log(message: str) -> None:
@@ -102,14 +104,25 @@ class Keeper:
             self.session(script, stdin, 2, 2, "relay")
             os.close(stdin)
         else:
+            # With the stat cache, writes also get a second lane (a second channel: one
+            # carries at most its 2 MiB window per round trip); see stat_cache.
+            laned = r.stat_cache == "on" and not r.readonly
             ours, theirs = socket.socketpair()
-            self.jail = subprocess.Popen(jail_argv(r.local_dir, r.readonly), stdin=ours,
-                                         stdout=ours, cwd="/")
+            lane_ours, lane_theirs = socket.socketpair() if laned else (None, None)
+            lane_fd = lane_ours.fileno() if lane_ours else -1
+            self.jail = subprocess.Popen(jail_argv(r.local_dir, r.readonly, lane_fd),
+                                         stdin=ours, stdout=ours, cwd="/",
+                                         pass_fds=[lane_fd] if lane_ours else [])
             ours.close()
             script = remote.passive_sshfs(r.mountpoint, r.uuid, r.local_dir, r.readonly,
                                           stat_cache=r.stat_cache == "on")
             self.session(script, theirs.fileno(), theirs.fileno(), 2, "relay")
             theirs.close()
+            if lane_ours and lane_theirs:
+                lane_ours.close()
+                self.session(remote.write_lane(r.mountpoint), lane_theirs.fileno(),
+                             lane_theirs.fileno(), 2, "lane")
+                lane_theirs.close()
         labels = {"remote-docker.uuid": r.uuid, "remote-docker.owner": r.owner,
                   "remote-docker.dir": r.local_dir}
         status, _ = self.master.capture(remote.wait_and_create_volume(

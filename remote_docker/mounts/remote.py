@@ -2,9 +2,11 @@
 
 Each step is one script, so a step costs one round trip on the master.  The
 docker-machine's side of a mount lives under
-``~/.cache/remote-docker/mounts/<owner>/`` there: ``<uuid>`` (the mountpoint)
-and ``<uuid>.pid`` (its sshfs), and in classic mode ``<uuid>.key[.pub]``.  ``<owner>`` keeps workstations that share a
-docker-machine account from sweeping each other's mounts.
+``~/.cache/remote-docker/mounts/<owner>/`` there: ``<uuid>`` (the mountpoint),
+``<uuid>.pid`` (its sshfs), ``<uuid>.lane`` (a stat-cached mount's write lane, while
+it waits for its session), and in classic mode ``<uuid>.key[.pub]``.  ``<owner>``
+keeps workstations that share a docker-machine account from sweeping each other's
+mounts.
 
 Every value reaches the shell through ``quoting.quote``; nothing is pasted.
 """
@@ -117,9 +119,20 @@ def passive_sshfs(mountpoint: str, uuid: str, local_dir: str, readonly: bool,
 
         source = Path(module.__file__).read_text()
         lines.append("command -v python3 >/dev/null 2>&1 && echo $$ > \"$d.pid\" && exec python3 "
-                     f"-c {quote(source)} {module.TTL} -- {sshfs(False)}")
+                     f"-c {quote(source)} {module.TTL} --lane \"$d.lane\" -- {sshfs(False)}")
     lines.append('echo $$ > "$d.pid" && exec ' + sshfs(True))
     return "\n".join(lines)
+
+
+def write_lane(mountpoint: str) -> str:
+    """The second session of a mount with ``stat_cache``: hands its stdin and stdout to
+    the proxy listening at ``<mountpoint>.lane`` and stays until the proxy ends (its
+    session must stay open). Without python3 there is no proxy: it ends at once."""
+    from remote_docker.mounts.stat_cache import LANE_SOURCE
+
+    return "\n".join([f"d={quote(mountpoint)}",
+                      "command -v python3 >/dev/null 2>&1 || exit 0",
+                      f'exec python3 -c {quote(LANE_SOURCE)} "$d.lane"'])
 
 
 def classic_sshfs(mountpoint: str, uuid: str, login: str, port: int, key: str,
@@ -214,7 +227,7 @@ RELEASE_FUNCTION = f"""release() {{
   if [ -n "$p" ] && tr '\\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF "$d"; then
     kill "$p" 2>/dev/null
   fi
-  rmdir "$d" 2>/dev/null; rm -f "$d.pid" "$d.key" "$d.key.pub"
+  rmdir "$d" 2>/dev/null; rm -f "$d.pid" "$d.lane" "$d.key" "$d.key.pub"
   [ -e "$d" ] && return {DIR_LEFT}
   return $s
 }}"""

@@ -14,6 +14,12 @@ SFTP gives every request exactly one reply, so counting requests sent and
 replies seen tells when sftp-server has finished everything sent before a
 SETSTAT; the relay waits for that before acting, so the order of effects is
 the order sshfs asked for them (a truncate after queued writes stays after).
+
+A mount with the docker-machine's stat cache also has a second lane (a
+second session of the connection: one ssh channel carries only its 2 MiB
+window per round trip). It carries WRITE requests only, which the cache's
+proxy sends there in an order that is safe to merge (see ``stat_cache``);
+their replies go back on it, the rest on the first.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import threading
 
 FXP_INIT = 1
+FXP_WRITE = 6
 FXP_SETSTAT = 9
 FXP_EXTENDED = 200
 FXP_STATUS = 101
@@ -230,11 +237,15 @@ class Relay:
     """Client stream (sshfs) <-> sftp-server, answering SETSTAT and lsetstat itself."""
 
     def __init__(self, root: bytes, readonly: bool, client_in: int, client_out: int,
-                 server_in: int, server_out: int) -> None:
+                 server_in: int, server_out: int, lane: int = -1) -> None:
         self.root, self.readonly = root, readonly
         self.root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.client_in, self.client_out = client_in, client_out
         self.server_in, self.server_out = server_in, server_out
+        self.lane = lane  # both directions of the write lane, or -1
+        self.lane_ids: set[int] = set()  # lane requests not yet answered
+        self.lane_lock = threading.Lock()  # lane_ids
+        self.in_lock = threading.Lock()  # whole frames into sftp-server, from either lane
         self.out_lock = threading.Lock()
         self.settled = threading.Condition()
         self.sent = self.answered = 0
@@ -294,7 +305,68 @@ class Relay:
             return
         with self.settled:
             self.sent += frames
-        write_all(self.server_in, view[start:end])
+        with self.in_lock:
+            write_all(self.server_in, view[start:end])
+
+    def forward_lane(self) -> None:
+        """Lane -> server: WRITE requests only, their ids noted so replies go back there.
+        Anything else on it ends the relay (the proxy never sends it: a peer that does is
+        not to be trusted with the order of anything)."""
+        stream = Frames(self.lane)
+        try:
+            while True:
+                end, frames = stream.fill()
+                if end < 0:
+                    return
+                view, pos, ids = stream.view, 0, []
+                while pos < end:
+                    if view[pos + 4] != FXP_WRITE:
+                        raise ProtocolError("the write lane carried something else")
+                    ids.append(int.from_bytes(view[pos + 5:pos + 9], "big"))
+                    pos += 4 + int.from_bytes(view[pos:pos + 4], "big")
+                with self.lane_lock:
+                    self.lane_ids.update(ids)
+                self._pass_to_server(view, 0, end, frames)
+                stream.consume(end)
+        except (OSError, ProtocolError) as exc:
+            self._fail(f"write lane: {exc}")
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """End the relay from the lane's thread: sshfs's stream is shut, so the request
+        thread sees its end and sftp-server its EOF; the mount then ends (ENOTCONN)."""
+        import socket
+
+        for fd in (self.client_in, self.lane):
+            try:
+                socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # not a socket (tests): its writer's end ends it instead
+
+    def _route(self, view: memoryview, end: int) -> None:
+        """Replies while lane requests are in flight: each to the lane its request came on,
+        consecutive ones to the same lane in one write."""
+        pos = start = 0
+        to_lane = False
+        while pos < end:
+            request_id = int.from_bytes(view[pos + 5:pos + 9], "big")
+            with self.lane_lock:
+                mine = request_id in self.lane_ids
+                self.lane_ids.discard(request_id)
+            if mine != to_lane and pos > start:
+                self._deliver(view[start:pos], to_lane)
+                start = pos
+            to_lane = mine
+            pos += 4 + int.from_bytes(view[pos:pos + 4], "big")
+        if start < end:
+            self._deliver(view[start:end], to_lane)
+
+    def _deliver(self, data: memoryview, to_lane: bool) -> None:
+        if to_lane:
+            write_all(self.lane, data)
+        else:
+            with self.out_lock:
+                write_all(self.client_out, data)
 
     def forward_replies(self) -> None:
         """Server -> client, whole frames only, so replies of our own never split one."""
@@ -306,8 +378,11 @@ class Relay:
                     return
                 if not end:
                     continue
-                with self.out_lock:
-                    write_all(self.client_out, stream.view[:end])
+                if self.lane_ids:  # set before the request went in: never missed here
+                    self._route(stream.view, end)
+                else:
+                    with self.out_lock:
+                        write_all(self.client_out, stream.view[:end])
                 stream.consume(end)
                 with self.settled:
                     self.answered += frames
@@ -328,5 +403,7 @@ class Relay:
         """Relay until either side ends; the caller then waits for sftp-server."""
         requests = threading.Thread(target=self.forward_requests, daemon=True)
         requests.start()
+        if self.lane >= 0:
+            threading.Thread(target=self.forward_lane, daemon=True).start()
         self.forward_replies()
         os.close(self.client_out)

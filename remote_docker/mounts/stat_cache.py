@@ -18,10 +18,22 @@ anything unknown) empties the cache before it is sent, and an answer to a
 request sent before such a change is not kept (a generation count, as
 sshfs's own cache does with its write counter).
 
+A second lane for writes: one ssh channel carries at most its window (2 MiB
+in OpenSSH, fixed) per round trip, so at +20 ms sequential writes stopped at
+~80 MB/s, the same as plain ``cat`` over the connection. With ``--lane PATH``
+the proxy listens there for a second session of the same connection (its
+stdin and stdout handed over with SCM_RIGHTS by ``LANE_SOURCE``) and sends
+the writes that fall in odd MiB stripes of their file over it; the
+workstation's relay feeds both lanes into the one sftp-server. Order is kept
+where it matters: writes to the same stripe always take the same lane (in
+order there), a write that crosses a stripe's end and every other request
+waits until the lane has nothing in flight, and a lane write waits until no
+such request is in flight on the first lane.
+
 Standalone (stdlib only, Python >= 3.7): it is sent as source to the
-docker-machine's python3 and runs there as ``python3 -c SOURCE TTL -- sshfs
-ARGS``, sshfs its child speaking SFTP on two pipes. When python3 is missing
-the mount runs plain sshfs with its own cache instead.
+docker-machine's python3 and runs there as ``python3 -c SOURCE TTL [--lane
+PATH] -- sshfs ARGS``, sshfs its child speaking SFTP on two pipes. When
+python3 is missing the mount runs plain sshfs with its own cache instead.
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ import threading
 import time
 
 TTL = 0.8
+STRIPE = 1 << 20  # writes in odd MiBs of a file take the second lane
+LANE_WAIT = 30.0  # seconds the lane listener waits for its session
 
 FXP_OPEN, FXP_CLOSE, FXP_READ, FXP_WRITE, FXP_LSTAT, FXP_FSTAT = 3, 4, 5, 6, 7, 8
 FXP_OPENDIR, FXP_READDIR, FXP_REALPATH, FXP_STAT, FXP_READLINK = 11, 12, 16, 17, 19
@@ -446,6 +460,11 @@ class Proxy:
         self.to_sshfs = threading.Lock()
         self.to_link = threading.Lock()
         self.lock = threading.Lock()  # the cache, shared by both threads
+        self.lane_in = self.lane_out = -1  # the second lane, once its session is here
+        self.order = threading.Condition()  # guards the two below
+        self.lane_busy = 0  # requests sent on the lane and not yet answered
+        self.ordered: set[int] = set()  # ids in flight on the link that a lane write waits for
+        self.lane_conn = None  # the lane session's socket, held open while we run
 
     def _send_own(self, frames: list[bytes]) -> None:
         """The cache's own requests (prefetches), whole frames between sshfs's."""
@@ -461,21 +480,61 @@ class Proxy:
             if head[4] == FXP_WRITE:  # its data is spliced on, never looked at
                 with self.lock:
                     self.cache.request(head)  # a write: forget everything
+                if self.lane_out >= 0:
+                    self._write(head, size)
+                    continue
                 with self.to_link:
                     _write_all(self.link_out, head)
                     move(self.sshfs_out, self.link_out, size - 5)
                 continue
             frame = head + read_exact(self.sshfs_out, size - 5)
+            laned = self.lane_out >= 0
+            if laned:  # the lane's writes are done before this is looked at or sent
+                with self.order:
+                    self.order.wait_for(lambda: self.lane_busy == 0)
             with self.lock:
                 local = self.cache.request(frame)
                 own, self.cache.to_link = self.cache.to_link, []
             if local is None:
+                if laned and len(frame) >= 9:
+                    with self.order:
+                        self.ordered.add(_U32.unpack_from(frame, 5)[0])
                 with self.to_link:
                     _write_all(self.link_out, frame)
             else:
                 with self.to_sshfs:
                     _write_all(self.sshfs_in, local)
             self._send_own(own)
+
+    def _write(self, head: bytes, size: int) -> None:
+        """A WRITE once the lane is up: by the stripe its bytes fall in (see the module)."""
+        more = read_exact(self.sshfs_out, 4)
+        (handle_size,) = _U32.unpack_from(more, 0)
+        more += read_exact(self.sshfs_out, handle_size + 12)
+        offset = struct.unpack_from(">Q", more, 4 + handle_size)[0]
+        (length,) = _U32.unpack_from(more, 12 + handle_size)
+        rest = size - 5 - len(more)
+        stripe = offset // STRIPE
+        if stripe != (offset + max(length, 1) - 1) // STRIPE:  # crosses: ordered
+            with self.order:
+                self.order.wait_for(lambda: self.lane_busy == 0)
+                self.ordered.add(_U32.unpack_from(head, 5)[0])
+        elif stripe % 2:
+            with self.order:
+                self.order.wait_for(lambda: not self.ordered)
+                self.lane_busy += 1
+            _write_all(self.lane_out, head + more)
+            move(self.sshfs_out, self.lane_out, rest)
+            return
+        with self.to_link:
+            _write_all(self.link_out, head + more)
+            move(self.sshfs_out, self.link_out, rest)
+
+    def _answered(self, request_id: int) -> None:
+        if request_id in self.ordered:
+            with self.order:
+                self.ordered.discard(request_id)
+                self.order.notify_all()
 
     def replies(self) -> None:
         """workstation -> sshfs, learning from listings and lstats."""
@@ -489,8 +548,11 @@ class Proxy:
                 with self.to_sshfs:
                     _write_all(self.sshfs_in, head)
                     move(self.link_in, self.sshfs_in, size - 5)
+                self._answered(_U32.unpack_from(head, 5)[0])
                 continue
             frame = head + read_exact(self.link_in, size - 1)
+            if len(frame) >= 9:
+                self._answered(_U32.unpack_from(frame, 5)[0])
             with self.lock:
                 onward = self.cache.reply(frame)
                 own, self.cache.to_link = self.cache.to_link, []
@@ -499,28 +561,105 @@ class Proxy:
                     _write_all(self.sshfs_in, frame)
             self._send_own(own)
 
+    def lane_replies(self) -> None:
+        """The lane's replies (WRITE statuses only) -> sshfs. Each one tells that a write
+        is done at the workstation: what the cache learnt while it was in flight may be
+        older than that write, so it is forgotten."""
+        while True:
+            head = read_exact(self.lane_in, 5)
+            (size,) = _U32.unpack_from(head, 0)
+            if head[4] != FXP_STATUS or not 9 <= size + 4 <= 1 << 16:
+                raise EOFError  # not a write's reply: the lane is broken, so is the mount
+            frame = head + read_exact(self.lane_in, size - 1)
+            with self.lock:
+                self.cache._change()
+            with self.to_sshfs:
+                _write_all(self.sshfs_in, frame)
+            with self.order:
+                self.lane_busy -= 1
+                self.order.notify_all()
+
+    def take_lane(self, lane_in: int, lane_out: int, sshfs: subprocess.Popen | None) -> None:
+        """Start using the lane: its replies are read first, then writes may take it."""
+        self.lane_in = lane_in
+        threading.Thread(target=_guarded, args=(self.lane_replies, sshfs), daemon=True).start()
+        self.lane_out = lane_out
+
+
+def listen_for_lane(path: str, proxy: Proxy, sshfs: subprocess.Popen) -> None:
+    """Wait (LANE_WAIT at most) for the lane session at ``path``; take its stdin and
+    stdout. Its process stays until this one ends (its session must stay open)."""
+    import socket
+
+    if not hasattr(socket, "recv_fds"):  # Python < 3.9: one lane, as plain sshfs
+        return
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        if os.path.exists(path):
+            os.unlink(path)
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(LANE_WAIT)
+        conn, _ = listener.accept()
+        conn.settimeout(LANE_WAIT)
+        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+    except OSError:
+        return
+    finally:
+        os.umask(old)
+        listener.close()
+        if os.path.exists(path):
+            os.unlink(path)
+    if len(fds) != 2:
+        return
+    for fd in fds:
+        widen(fd)
+    proxy.lane_conn = conn  # kept open: closing it would end the lane's session
+    proxy.take_lane(fds[0], fds[1], sshfs)
+
+
+LANE_SOURCE = """import socket, sys, time
+for _ in range(500):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break
+    except OSError:
+        time.sleep(0.02)
+else:
+    sys.exit(1)
+socket.send_fds(s, [b"L"], [0, 1])
+s.recv(1)
+"""
+
 
 def main(argv: list[str]) -> int:
-    """``TTL -- sshfs ARGS…``: run sshfs on pipes and stand between it and stdin/stdout."""
-    ttl, command = float(argv[0]), argv[2:]
+    """``TTL [--lane PATH] -- sshfs ARGS…``: run sshfs on pipes and stand between it and
+    stdin/stdout (and the lane's session, with ``--lane``)."""
+    ttl, rest = float(argv[0]), argv[1:]
+    lane = ""
+    if rest[:1] == ["--lane"]:
+        lane, rest = rest[1], rest[2:]
+    command = rest[1:]
     sshfs = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     for fd in (sshfs.stdin.fileno(), sshfs.stdout.fileno(), 0, 1):
         widen(fd)
     proxy = Proxy(StatCache(ttl), sshfs.stdin.fileno(), sshfs.stdout.fileno())
+    if lane:
+        threading.Thread(target=listen_for_lane, args=(lane, proxy, sshfs), daemon=True).start()
     replies = threading.Thread(target=_guarded, args=(proxy.replies, sshfs), daemon=True)
     replies.start()
     _guarded(proxy.requests, sshfs)
     return sshfs.wait()
 
 
-def _guarded(direction, sshfs: subprocess.Popen) -> None:
+def _guarded(direction, sshfs: subprocess.Popen | None) -> None:
     """Either direction ending (EOF, a broken pipe) ends the mount: sshfs is stopped,
     which unmounts (auto_unmount) and gives the container ENOTCONN, never a hang."""
     try:
         direction()
     except (OSError, EOFError):
         pass
-    if sshfs.poll() is None:
+    if sshfs is not None and sshfs.poll() is None:
         sshfs.terminate()
 
 

@@ -34,8 +34,11 @@ def test_sftp_server_starts_in_the_root_and_refuses_setstat_itself() -> None:
 
 def test_arguments(tmp_path) -> None:
     assert jail.parse_args(["--ro", str(tmp_path), "--", "/s", "-e"]) == \
-        (True, os.path.realpath(tmp_path), ["/s", "-e"])
-    for bad in ([], [str(tmp_path)], [str(tmp_path), "/s"], [str(tmp_path), "--"]):
+        (True, os.path.realpath(tmp_path), ["/s", "-e"], -1)
+    assert jail.parse_args(["--lane", "3", str(tmp_path), "--", "/s"]) == \
+        (False, os.path.realpath(tmp_path), ["/s"], 3)
+    for bad in ([], [str(tmp_path)], [str(tmp_path), "/s"], [str(tmp_path), "--"],
+                ["--lane", "x", str(tmp_path), "--", "/s"]):
         with pytest.raises(jail.JailError, match="usage"):
             jail.parse_args(bad)
     with pytest.raises(jail.JailError, match="not a directory"):
