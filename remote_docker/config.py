@@ -200,13 +200,22 @@ def _parse_toml(path: str) -> dict[str, str]:
 
 
 def _write_cache(cache: str, stamp: str, settings: dict[str, str]) -> None:
-    tmp = f"{cache}.{os.getpid()}"
+    write_cache_file(cache, "\n".join([stamp, *(f"{k}={v}" for k, v in settings.items())]))
+
+
+def write_cache_file(path: str, text: str) -> None:
+    """Replace a file of ``cache_dir`` whole (readers see the old one or the new one),
+    or leave it: a cache we cannot write only costs speed."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join([stamp, *(f"{k}={v}" for k, v in settings.items())]))
-        os.replace(tmp, cache)
+            f.write(text)
+        os.replace(tmp, path)
     except OSError:
-        pass  # a cache we cannot write only costs speed
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def machine_spec(env: dict | os._Environ = os.environ) -> str:

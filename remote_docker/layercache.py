@@ -50,14 +50,4 @@ def load(engine: str, env: dict | os._Environ = os.environ) -> LayerMap:
 
 def save(engine: str, layers: LayerMap, env: dict | os._Environ = os.environ) -> None:
     """Remember ``layers`` (only the IDs the engine holds now, so the file stays small)."""
-    path = _path(engine, env)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(layers, f, separators=(",", ":"))
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+    config.write_cache_file(_path(engine, env), json.dumps(layers, separators=(",", ":")))

@@ -101,10 +101,7 @@ def cipher_options(ssh_args: list[str], cache: str | None = None) -> list[str]:
     options = [] if not cpu_has_aes() or user_sets_ciphers(ssh_args) else \
         ["-o", "Ciphers=^" + PREFERRED]
     if cache:
-        try:
-            with open(cache + ".tmp", "w", encoding="utf-8") as f:
-                f.write(key + "\n" + " ".join(options))
-            os.replace(cache + ".tmp", cache)
-        except OSError:
-            pass
+        from remote_docker.config import write_cache_file
+
+        write_cache_file(cache, key + "\n" + " ".join(options))
     return options
