@@ -160,6 +160,17 @@ def parse_inventory(names: list[str], text: str,
     return Inventory(images, chains, has_python=lines[0] == "python3", layers=current)
 
 
+def _remembered(engine: str, env: dict | os._Environ, layers: bool,
+                ask: Callable[[layercache.LayerMap], Inventory]) -> Inventory:
+    """An engine's inventory with ``layercache``: ``ask`` gets what is remembered for
+    ``engine`` (only with ``layers``), and what it found is remembered when it differs."""
+    known = layercache.load(engine, env) if layers else {}
+    found = ask(known)
+    if layers and found.layers != known:
+        layercache.save(engine, found.layers, env)
+    return found
+
+
 def _last_line(data: bytes) -> str:
     lines = [l.strip() for l in data.decode(errors="replace").splitlines() if l.strip()]
     return lines[-1] if lines else ""
@@ -183,23 +194,23 @@ class LocalEngine:
                               stdin=None if input is not None else subprocess.DEVNULL)
 
     def inventory(self, names: list[str], layers: bool) -> Inventory:
+        def ask(known: layercache.LayerMap) -> Inventory:
+            done = self._run(["sh", "-c", inventory_script(quoting.quote(self.docker), names,
+                                                           layers)], known_ids(known))
+            if done.returncode != 0:
+                raise TransferFailed(f"listing the workstation's images failed: "
+                                     f"{_last_line(done.stderr)}")
+            try:
+                return parse_inventory(names, done.stdout.decode(), known)
+            except EngineUnreachable as exc:
+                where = self.env.get("DOCKER_HOST") or "the default socket"
+                raise LocalEngineUnavailable(
+                    f"the workstation's docker engine ({where}) does not answer: {exc} (set "
+                    "REMOTE_DOCKER_LOCAL_HOST or local_docker_host if it listens elsewhere)"
+                ) from None
+
         engine = "local-" + (self.env.get("DOCKER_HOST") or "default")
-        known = layercache.load(engine, self.env) if layers else {}
-        done = self._run(["sh", "-c", inventory_script(quoting.quote(self.docker), names,
-                                                       layers)], known_ids(known))
-        if done.returncode != 0:
-            raise TransferFailed(f"listing the workstation's images failed: "
-                                 f"{_last_line(done.stderr)}")
-        try:
-            found = parse_inventory(names, done.stdout.decode(), known)
-        except EngineUnreachable as exc:
-            where = self.env.get("DOCKER_HOST") or "the default socket"
-            raise LocalEngineUnavailable(
-                f"the workstation's docker engine ({where}) does not answer: {exc} (set "
-                "REMOTE_DOCKER_LOCAL_HOST or local_docker_host if it listens elsewhere)") from None
-        if layers and found.layers != known:
-            layercache.save(engine, found.layers, self.env)
-        return found
+        return _remembered(engine, self.env, layers, ask)
 
     def save(self, name: str) -> subprocess.Popen:
         return subprocess.Popen([self.docker, "save", name], stdin=subprocess.DEVNULL,
@@ -225,19 +236,19 @@ class RemoteEngine:
         self.env = env
 
     def inventory(self, names: list[str], layers: bool) -> Inventory:
+        def ask(known: layercache.LayerMap) -> Inventory:
+            status, out = self.master.capture(inventory_script("docker", names, layers),
+                                              known_ids(known))
+            if status != 0:
+                raise TransferFailed(
+                    f"listing the images on {self.label} failed (status {status})")
+            try:
+                return parse_inventory(names, out.decode(), known)
+            except EngineUnreachable as exc:
+                raise TransferFailed(f"docker on {self.label} does not answer: {exc}") from None
+
         self.master.ensure()
-        known = layercache.load(self.label, self.env) if layers else {}
-        status, out = self.master.capture(inventory_script("docker", names, layers),
-                                          known_ids(known))
-        if status != 0:
-            raise TransferFailed(f"listing the images on {self.label} failed (status {status})")
-        try:
-            found = parse_inventory(names, out.decode(), known)
-        except EngineUnreachable as exc:
-            raise TransferFailed(f"docker on {self.label} does not answer: {exc}") from None
-        if layers and found.layers != known:
-            layercache.save(self.label, found.layers, self.env)
-        return found
+        return _remembered(self.label, self.env, layers, ask)
 
     def _session(self, script: str, stdin: int | None, stdout: int | None) -> subprocess.Popen:
         return subprocess.Popen(self.master.session_argv(script, null_stdin=stdin is None),
