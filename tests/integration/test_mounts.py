@@ -49,7 +49,8 @@ def in_container(volume: str, script: str, ro: bool = False) -> subprocess.Compl
                   timeout=120)
 
 
-def processes_mentioning(*needles: str) -> list[str]:
+def _processes(*needles: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every process whose command line holds all ``needles``."""
     found = []
     for path in glob.glob("/proc/[0-9]*/cmdline"):
         try:
@@ -58,8 +59,16 @@ def processes_mentioning(*needles: str) -> list[str]:
         except OSError:
             continue
         if cmdline and all(n in cmdline for n in needles) and "pytest" not in cmdline:
-            found.append(cmdline)
+            found.append((int(path.split("/")[2]), cmdline))
     return found
+
+
+def processes_mentioning(*needles: str) -> list[str]:
+    return [cmdline for _, cmdline in _processes(*needles)]
+
+
+def pids_mentioning(*needles: str) -> list[int]:
+    return [pid for pid, _ in _processes(*needles)]
 
 
 def leftovers(uuid: str, directory: str | None = None) -> list[str]:
@@ -184,31 +193,27 @@ def test_a_large_binary_file_round_trips(bed, ws_dir) -> None:
     nothing_left(volume[3:], served)
 
 
-def pid_of_jail(served: str) -> int:
-    for path in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            with open(path, "rb") as f:
-                words = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(b"mounts.jail" in w for w in words) and served.encode() in words:
-            return int(path.split("/")[2])
-    return 0
-
-
-def test_a_dead_relay_fails_reads_in_the_container_at_once(bed, ws_dir) -> None:
-    served = make_dir(ws_dir)
-    volume = docker_mount(served)
+def killing_fails_reads(volume: str, served: str, needles: tuple[str, ...]) -> None:
+    """A container reads the mount; the processes whose command lines hold all
+    ``needles`` are killed (-9): its reads then fail at once, and gc leaves nothing."""
     started = run_ws(["docker", "run", "-d", "-v", f"{volume}:/w", "busybox", "sleep", "600"])
     container = started.stdout.decode().strip()
     try:
         assert run_ws(["docker", "exec", container, "cat", "/w/f"]).stdout == b"hello\n"
-        os.kill(pid_of_jail(served), signal.SIGKILL)
+        victims = pids_mentioning(*needles)
+        assert victims, f"no process mentions {needles}"
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
         reads_fail(container)
     finally:
         run_ws(["docker", "rm", "-f", container])
     run_ws(["remote-docker", "gc"])
     nothing_left(volume[3:], served)
+
+
+def test_a_dead_relay_fails_reads_in_the_container_at_once(bed, ws_dir) -> None:
+    served = make_dir(ws_dir)
+    killing_fails_reads(docker_mount(served), served, ("mounts.jail", f" {served} "))
 
 
 def reads_fail(container: str) -> None:

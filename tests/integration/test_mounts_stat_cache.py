@@ -8,14 +8,16 @@ changes, still follows the workstation's, and ends like a plain mount.
 import glob
 import hashlib
 import os
-import signal
 
 from tests.bedtools import run_ws
-from tests.integration.test_mounts import (REMOTE_MOUNTS, make_dir, nothing_left,
-                                           processes_mentioning, reads_fail, record_of,
+from tests.integration.test_mounts import (REMOTE_MOUNTS, killing_fails_reads, make_dir,
+                                           nothing_left, processes_mentioning, record_of,
                                            wait_for)
 
 ON = {"REMOTE_DOCKER_MOUNT_STAT_CACHE": "on"}
+
+
+PROXY = ("python3", "-c", "dir_cache=no")  # with fsname=<volume>: the cache's proxy
 
 
 def mount_with_cache(directory: str) -> str:
@@ -23,7 +25,7 @@ def mount_with_cache(directory: str) -> str:
     assert result.returncode == 0, result.stderr.decode()
     volume = result.stdout.decode().strip()
     assert record_of(volume)["stat_cache"] == "on"
-    assert processes_mentioning("python3", "-c", f"fsname={volume}", "dir_cache=no")
+    assert processes_mentioning(*PROXY, f"fsname={volume}")
     return volume
 
 
@@ -132,27 +134,7 @@ def test_listings_fetched_ahead_are_right_and_follow_changes(bed, ws_dir) -> Non
 def test_a_dead_cache_ends_the_mount_and_gc_cleans_up(bed, ws_dir) -> None:
     served = make_dir(ws_dir)
     volume = mount_with_cache(served)
-    started = run_ws(["docker", "run", "-d", "-v", f"{volume}:/w", "busybox", "sleep", "600"])
-    container = started.stdout.decode().strip()
-    try:
-        assert run_ws(["docker", "exec", container, "cat", "/w/f"]).stdout == b"hello\n"
-        for path in os.listdir("/proc"):
-            if path.isdigit() and any(f"fsname={volume}" in c and c.startswith("python3")
-                                      for c in _cmdline(path)):
-                os.kill(int(path), signal.SIGKILL)
-        reads_fail(container)
-    finally:
-        run_ws(["docker", "rm", "-f", container])
-    run_ws(["remote-docker", "gc"])
-    nothing_left(volume[3:], served)
-
-
-def _cmdline(pid: str) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [f.read().replace(b"\0", b" ").decode(errors="replace")]
-    except OSError:
-        return []
+    killing_fails_reads(volume, served, PROXY + (f"fsname={volume}",))
 
 
 def test_a_bad_setting_is_one_line_and_mounts_nothing(bed, ws_dir) -> None:
