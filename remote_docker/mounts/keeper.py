@@ -106,23 +106,22 @@ class Keeper:
         else:
             # With the stat cache, writes also get a second lane (a second channel: one
             # carries at most its 2 MiB window per round trip); see stat_cache.
-            laned = r.stat_cache == "on" and not r.readonly
+            cached = r.stat_cache == "on"
             ours, theirs = socket.socketpair()
-            lane_ours, lane_theirs = socket.socketpair() if laned else (None, None)
-            lane_fd = lane_ours.fileno() if lane_ours else -1
-            self.jail = subprocess.Popen(jail_argv(r.local_dir, r.readonly, lane_fd),
-                                         stdin=ours, stdout=ours, cwd="/",
-                                         pass_fds=[lane_fd] if lane_ours else [])
+            lane = socket.socketpair() if cached and not r.readonly else None
+            lane_fds = [lane[0].fileno()] if lane else []
+            self.jail = subprocess.Popen(jail_argv(r.local_dir, r.readonly, *lane_fds),
+                                         stdin=ours, stdout=ours, cwd="/", pass_fds=lane_fds)
             ours.close()
             script = remote.passive_sshfs(r.mountpoint, r.uuid, r.local_dir, r.readonly,
-                                          stat_cache=r.stat_cache == "on")
+                                          stat_cache=cached)
             self.session(script, theirs.fileno(), theirs.fileno(), 2, "relay")
             theirs.close()
-            if lane_ours and lane_theirs:
-                lane_ours.close()
-                self.session(remote.write_lane(r.mountpoint), lane_theirs.fileno(),
-                             lane_theirs.fileno(), 2, "lane")
-                lane_theirs.close()
+            if lane:
+                lane[0].close()
+                self.session(remote.write_lane(r.mountpoint), lane[1].fileno(),
+                             lane[1].fileno(), 2, "lane")
+                lane[1].close()
         labels = {"remote-docker.uuid": r.uuid, "remote-docker.owner": r.owner,
                   "remote-docker.dir": r.local_dir}
         status, _ = self.master.capture(remote.wait_and_create_volume(
