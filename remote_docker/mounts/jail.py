@@ -16,8 +16,12 @@ reads ``/etc/passwd``; letting it read that file would let the docker-machine
 read it too.  So ``libnss_wrapper`` (Debian: libnss-wrapper) is preloaded and
 given a one-line passwd and group of this user's own, in memfds.
 
-Then the relay in ``sftp_relay`` stands between the client and sftp-server
-to do SETSTAT itself, beneath DIR only: Landlock cannot restrict chmod.
+Landlock cannot restrict chmod, chown or utime, which sftp-server's SETSTAT
+does by path.  Where the kernel offers seccomp user notification, sftp-server
+talks to the client directly and this process (``seccomp_guard``) makes
+those few calls for it, beneath DIR only; elsewhere, with ``--relay``, or
+with a write lane, the relay in ``sftp_relay`` stands in the stream and
+answers SETSTAT itself.
 """
 
 from __future__ import annotations
@@ -27,18 +31,20 @@ import glob
 import grp
 import os
 import pwd
+import socket
 import subprocess
 import sys
+from typing import NamedTuple
 
-from remote_docker.mounts import landlock, sftp_relay
+from remote_docker.mounts import landlock, seccomp_guard, sftp_relay
 
 SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                 "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server")
 NSS_WRAPPER_GLOBS = ("/usr/lib/*/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so",
                      "/usr/lib/libnss_wrapper.so", "/usr/local/lib*/libnss_wrapper.so")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-USAGE = ("usage: python3 -m remote_docker.mounts.jail [--ro] [--lane FD] DIR -- SFTP_SERVER "
-         "[ARGS…]")
+USAGE = ("usage: python3 -m remote_docker.mounts.jail [--ro] [--relay] [--lane FD] DIR -- "
+         "SFTP_SERVER [ARGS…]")
 
 
 class JailError(Exception):
@@ -143,9 +149,12 @@ def build_ruleset(root: str, readonly: bool, server: str, libraries: list[str]) 
     return ruleset
 
 
-def server_argv(server: str, extra: list[str], root: str, readonly: bool) -> list[str]:
-    """sftp-server's argv: it starts in the root and refuses SETSTAT (the relay does it)."""
-    return [server, *extra, "-d", root, "-P", "setstat,lsetstat", *(["-R"] if readonly else [])]
+def server_argv(server: str, extra: list[str], root: str, readonly: bool,
+                relayed: bool = True) -> list[str]:
+    """sftp-server's argv: it starts in the root; relayed, it refuses SETSTAT (the relay
+    does it), guarded it does it itself (its calls are the guard's to make)."""
+    refuse = ["-P", "setstat,lsetstat"] if relayed else []
+    return [server, *extra, "-d", root, *refuse, *(["-R"] if readonly else [])]
 
 
 def _widen_pipe(fd: int) -> None:
@@ -156,42 +165,120 @@ def _widen_pipe(fd: int) -> None:
         pass  # only speed is lost
 
 
-def parse_args(args: list[str]) -> tuple[bool, str, list[str], int]:
-    """(readonly, root, [sftp-server, args…], write lane fd or -1); JailError on anything
-    else."""
-    readonly, lane = False, -1
-    if args[:1] == ["--ro"]:
-        readonly, args = True, args[1:]
-    if args[:1] == ["--lane"] and len(args) > 1 and args[1].isdigit():
-        lane, args = int(args[1]), args[2:]
+class Args(NamedTuple):
+    readonly: bool
+    root: str
+    server_cmd: list[str]  # sftp-server and its arguments
+    lane: int = -1  # the write lane's fd, or -1
+    relay: bool = False  # the relay even where the guard could run
+
+
+def parse_args(args: list[str]) -> Args:
+    """The command line, or JailError."""
+    readonly = relay = False
+    lane = -1
+    while args[:1] in (["--ro"], ["--relay"], ["--lane"]):
+        if args[0] == "--lane":
+            if len(args) < 2 or not args[1].isdigit():
+                raise JailError(USAGE)
+            lane, args = int(args[1]), args[2:]
+        else:
+            readonly, relay = readonly or args[0] == "--ro", relay or args[0] == "--relay"
+            args = args[1:]
     if len(args) < 3 or args[1] != "--":
         raise JailError(USAGE)
     root = os.path.realpath(args[0])
     if not os.path.isdir(root):
         raise JailError(f"{args[0]} is not a directory")
-    return readonly, root, args[2:], lane
+    return Args(readonly, root, args[2:], lane, relay)
 
 
-def run(readonly: bool, root: str, server_cmd: list[str], lane: int = -1) -> int:
-    """Confine this process, start sftp-server in the same confinement, relay until EOF."""
-    server = server_cmd[0]
+def run(args: Args) -> int:
+    """Confine this process and sftp-server, then guard or relay it until it ends."""
+    server = args.server_cmd[0]
     preload = nss_wrapper()
-    ruleset = build_ruleset(root, readonly, server, shared_objects(server, preload))
+    libraries = shared_objects(server, preload)
     passwd_fd, group_fd = account_files()
     env = {"LD_PRELOAD": preload, "NSS_WRAPPER_PASSWD": f"/proc/self/fd/{passwd_fd}",
            "NSS_WRAPPER_GROUP": f"/proc/self/fd/{group_fd}", "PATH": "/usr/bin:/bin"}
+    ruleset = build_ruleset(args.root, args.readonly, server, libraries)
+    if args.lane < 0 and not args.relay and seccomp_guard.available():
+        # This process must read sftp-server's memory: /proc too, for it alone (the
+        # server's own ruleset, nested in this one, has no /proc).
+        outer = build_ruleset(args.root, args.readonly, server, libraries)
+        outer.allow("/proc", landlock.READ_FILE)
+        outer.restrict_self()
+        status = guarded(args, ruleset, env)
+    else:
+        ruleset.restrict_self()
+        status = relayed(args, env)
+    for fd in (passwd_fd, group_fd):
+        os.close(fd)
+    return status
+
+
+def relayed(args: Args, env: dict[str, str]) -> int:
+    """sftp-server behind the relay (this process, already confined)."""
+    server = args.server_cmd[0]
     to_server_r, to_server_w = os.pipe()
     from_server_r, from_server_w = os.pipe()
     for fd in (to_server_w, from_server_w):
         _widen_pipe(fd)
-    ruleset.restrict_self()
-    pid = os.posix_spawn(server, server_argv(server, server_cmd[1:], root, readonly), env,
+    pid = os.posix_spawn(server, server_argv(server, args.server_cmd[1:], args.root,
+                                             args.readonly), env,
                          file_actions=[(os.POSIX_SPAWN_DUP2, to_server_r, 0),
                                        (os.POSIX_SPAWN_DUP2, from_server_w, 1)])
-    for fd in (to_server_r, from_server_w, passwd_fd, group_fd):
+    for fd in (to_server_r, from_server_w):
         os.close(fd)
-    relay = sftp_relay.Relay(root.encode(), readonly, 0, 1, to_server_w, from_server_r, lane)
+    relay = sftp_relay.Relay(args.root.encode(), args.readonly, 0, 1, to_server_w,
+                             from_server_r, args.lane)
     relay.run()
+    return _exit_status(pid)
+
+
+def guarded(args: Args, ruleset: landlock.Ruleset, env: dict[str, str]) -> int:
+    """sftp-server on our stdin and stdout, its metadata calls made by this process."""
+    server = args.server_cmd[0]
+    argv = server_argv(server, args.server_cmd[1:], args.root, args.readonly, relayed=False)
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child execs or exits)
+        ours.close()
+        _become_server(ruleset, theirs, server, argv, env)
+    theirs.close()
+    os.close(ruleset.fd)
+    message, fds, _, _ = socket.recv_fds(ours, 512, 1)
+    ours.close()
+    if not fds:
+        _exit_status(pid)
+        raise JailError("cannot guard sftp-server: " + (message.decode(errors="replace")
+                                                          or "it ended"))
+    devnull = os.open("/dev/null", os.O_RDWR)  # the stream is sftp-server's alone now
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    seccomp_guard.Guard(args.root, args.readonly, fds[0]).run()
+    return _exit_status(pid)
+
+
+def _become_server(ruleset: landlock.Ruleset, parent: socket.socket, server: str,
+                   argv: list[str], env: dict[str, str]) -> None:  # pragma: no cover
+    """In the forked child: confine, put the filter on, hand its listener up, exec."""
+    try:
+        ruleset.restrict_self()
+        listener = seccomp_guard.install_filter()
+        socket.send_fds(parent, [b"ok"], [listener])
+        os.close(listener)
+        parent.close()
+        os.execve(server, argv, env)
+    except BaseException as exc:  # noqa: BLE001 - told to the parent, which says it
+        try:
+            parent.send(str(exc).encode()[:500])
+        finally:
+            os._exit(127)
+
+
+def _exit_status(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1
 
@@ -199,7 +286,7 @@ def run(readonly: bool, root: str, server_cmd: list[str], lane: int = -1) -> int
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
-        return run(*parse_args(args))
+        return run(parse_args(args))
     except JailError as exc:
         sys.stderr.write(f"remote-docker jail: {exc}\n")
         return 1

@@ -9,7 +9,8 @@ Landlock is additive-deny: a ruleset *handles* a set of access rights, and
 after ``restrict_self`` every handled right is denied except beneath the
 paths a rule allows it on.  What it cannot restrict (up to ABI 7) is
 documented by the kernel: stat, chmod, chown, utime, chdir, readlink and
-path walks; ``sftp_relay`` closes the chmod/chown/utime part for the jail.
+path walks; ``seccomp_guard`` (or ``sftp_relay``) closes the chmod/chown/utime
+part for the jail.
 """
 
 from __future__ import annotations

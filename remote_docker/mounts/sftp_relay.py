@@ -1,5 +1,9 @@
 """The SFTP stream between sshfs and the jailed sftp-server, with SETSTAT done safely here.
 
+Where seccomp user notification works, ``seccomp_guard`` does this job off the
+stream and no relay runs; the relay is for the rest, and for a mount with a
+write lane (two streams into one sftp-server need merging anyway).
+
 Why a relay at all: Landlock (up to ABI 7) cannot restrict chmod, chown or
 utime, and below ABI 3 not truncate either.  ``sftp-server`` performs
 SETSTAT by path, so without this a docker-machine could chmod or truncate

@@ -26,19 +26,23 @@ def test_a_library_ldd_cannot_find_is_an_error() -> None:
         jail.parse_ldd("\tlibfoo.so.1 => not found\n")
 
 
-def test_sftp_server_starts_in_the_root_and_refuses_setstat_itself() -> None:
+def test_sftp_server_starts_in_the_root_and_refuses_setstat_itself_when_relayed() -> None:
     assert jail.server_argv("/s", ["-e"], "/w", readonly=False) == \
         ["/s", "-e", "-d", "/w", "-P", "setstat,lsetstat"]
     assert jail.server_argv("/s", [], "/w", readonly=True)[-1] == "-R"
+    assert jail.server_argv("/s", [], "/w", readonly=False, relayed=False) == ["/s", "-d", "/w"]
 
 
 def test_arguments(tmp_path) -> None:
+    root = os.path.realpath(tmp_path)
     assert jail.parse_args(["--ro", str(tmp_path), "--", "/s", "-e"]) == \
-        (True, os.path.realpath(tmp_path), ["/s", "-e"], -1)
+        (True, root, ["/s", "-e"], -1, False)
     assert jail.parse_args(["--lane", "3", str(tmp_path), "--", "/s"]) == \
-        (False, os.path.realpath(tmp_path), ["/s"], 3)
+        (False, root, ["/s"], 3, False)
+    assert jail.parse_args(["--relay", "--ro", str(tmp_path), "--", "/s"]) == \
+        (True, root, ["/s"], -1, True)
     for bad in ([], [str(tmp_path)], [str(tmp_path), "/s"], [str(tmp_path), "--"],
-                ["--lane", "x", str(tmp_path), "--", "/s"]):
+                ["--lane", "x", str(tmp_path), "--", "/s"], ["--lane"]):
         with pytest.raises(jail.JailError, match="usage"):
             jail.parse_args(bad)
     with pytest.raises(jail.JailError, match="not a directory"):
