@@ -139,6 +139,16 @@ def summary(times: Sequence[float]) -> dict:
             "mean": statistics.fmean(ordered), "runs": len(ordered), "times": list(times)}
 
 
+def paired_speedup(ours: dict, theirs: dict) -> float:
+    """How many times faster ours ran than theirs: the median, over rounds, of each
+    round's ratio (their seconds / ours).  Both ran back to back in each round (in
+    rotating order), so a machine that drifts during the run (it does: small-file
+    work here varied by 2x within minutes) moves both sides of a ratio together,
+    where comparing two medians would take the drift for a difference."""
+    pairs = list(zip(ours["times"], theirs["times"]))
+    return statistics.median(t / o for o, t in pairs)
+
+
 # -- the control master ---------------------------------------------------------
 
 

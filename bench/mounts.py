@@ -27,7 +27,7 @@ from delay_proxy import delayed, ssh_round_trip
 from mount_bed import Mounted, SourceTree
 
 RTTS_MS = (0, 20)
-ROUNDS = {0: 3, 20: 1}  # +20 ms rounds take a minute each (mostly the creates)
+ROUNDS = {0: 5, 20: 1}  # +20 ms rounds take a minute each (mostly the creates)
 TREE_DIRS, TREE_PER_DIR = 50, 100  # the 5,000-file walk
 SEQ_BYTES = 64 << 20
 CREATES = 500
