@@ -31,6 +31,7 @@ from remote_docker import config, layercache
 from remote_docker.errors import RemoteDockerError, UsageError
 from remote_docker.transport import quoting
 from remote_docker.transport.local import find_local_docker, local_client_env
+from remote_docker.transport.process import widen_pipe
 
 CHUNK = 1 << 20
 INSPECT_FORMAT = "{{.Id}} {{.Size}} {{json .RootFS.Layers}}"
@@ -342,6 +343,8 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
     try:
         save = save or local.save(image.name)
         load = load or remote.load()
+        for fd in (save.stdout.fileno(), load.stdin.fileno()):
+            widen_pipe(fd)  # a wake-up per MiB for save, filter and ssh, not per 64 KiB
         try:
             _, sent = layerfilter.filter_fds(save.stdout.fileno(), load.stdin.fileno(),
                                              image.diff_ids, present, tick)
