@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -251,3 +252,15 @@ def test_inventory_tells_a_missing_image_from_a_dead_engine(tmp_path) -> None:
             else:
                 with pytest.raises(images.EngineUnreachable, match="Cannot connect"):
                     images.parse_inventory(["x:1"], done.stdout.decode())
+
+
+def test_inventories_run_below_the_save_in_priority(tmp_path) -> None:
+    """They overlap `docker save` writing the image out, which must not wait for them."""
+    import subprocess
+
+    fake, log = _engine(tmp_path, "awk '{print \"nice \" $19}' /proc/$$/stat >> " +
+                        str(tmp_path / "asked"))
+    subprocess.run(["sh", "-c", images.inventory_script(str(fake), ["x:1"], layers=False)],
+                   input=b"", capture_output=True, check=True)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert f"nice {min(own + 10, 19)}" in log.read_text().splitlines()
