@@ -257,7 +257,7 @@ def guarded(args: Args, ruleset: landlock.Ruleset, env: dict[str, str]) -> int:
     for fd in (0, 1):
         os.dup2(devnull, fd)
     os.close(devnull)
-    seccomp_guard.Guard(args.root, args.readonly, fds[0]).run()
+    seccomp_guard.Guard(args.root, args.readonly, fds[0]).run(pid)
     return _exit_status(pid)
 
 

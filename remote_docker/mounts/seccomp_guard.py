@@ -188,14 +188,20 @@ class Guard:
         self.calls = (arch_table() or (0, 0, 0, {}))[3]
         self.mem: dict[int, int] = {}
 
-    def run(self) -> None:
-        """Until every process under the filter is gone (the listener then hangs up)."""
+    def run(self, pid: int = 0) -> None:
+        """Until every process under the filter is gone (the listener then hangs up), or
+        ``pid`` (sftp-server) has exited: kernels before 5.8 never hang up."""
         poller = select.poll()
         poller.register(self.listener, select.POLLIN)
+        if pid:
+            try:
+                poller.register(os.pidfd_open(pid), select.POLLIN)
+            except OSError:
+                pass  # before 5.3: the hang-up is all there is
         while True:
-            events = poller.poll()
-            if any(mask & (select.POLLHUP | select.POLLERR) for _, mask in events) and \
-                    not any(mask & select.POLLIN for _, mask in events):
+            events = dict(poller.poll())
+            mask = events.pop(self.listener, 0)
+            if events or mask & (select.POLLHUP | select.POLLERR) and not mask & select.POLLIN:
                 return
             self.serve_one()
 
@@ -230,6 +236,8 @@ class Guard:
             self.apply(call, path, follow, args, times)
         except OSError as exc:
             return exc.errno or errno.EPERM, 0
+        except (OverflowError, ValueError):  # an address or length no call could take
+            return errno.EINVAL, 0
         return 0, 0
 
     def live(self, note_id: int) -> bool:
@@ -295,7 +303,7 @@ class Guard:
             link = not follow and stat.S_ISLNK(os.fstat(fd).st_mode)
             value = args[call.value]
             if call.op == "truncate":
-                os.truncate(handle, value)
+                os.truncate(handle, ctypes.c_int64(value).value)  # off_t: negative is EINVAL
             elif call.op == "chmod":
                 if link:
                     raise OSError(errno.EOPNOTSUPP, "a symlink has no mode of its own")
