@@ -22,18 +22,21 @@ import is time the save starts later.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from remote_docker import config, layercache
 from remote_docker.errors import RemoteDockerError, UsageError
 from remote_docker.transport import quoting
 from remote_docker.transport.local import find_local_docker, local_client_env
-from remote_docker.transport.process import widen_pipe
+from remote_docker.transport.process import Piped, widen_pipe
+
+if TYPE_CHECKING:
+    import subprocess
 
 CHUNK = 1 << 20
+PIPE = -1  # subprocess.PIPE, whose module is imported only once the save has started
 # The inventories run while `docker save` writes the image out (its first bytes take
 # ~0.6 s for 100 MiB): they may be late, as long as they end before that; the save
 # may not be (on a 2-core machine they took ~20 ms of its CPU).
@@ -195,6 +198,8 @@ class LocalEngine:
         self.label = "the workstation"
 
     def _run(self, argv: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
+        import subprocess
+
         return subprocess.run(argv, input=input, capture_output=True, env=self.env,
                               stdin=None if input is not None else subprocess.DEVNULL)
 
@@ -217,11 +222,12 @@ class LocalEngine:
         engine = "local-" + (self.env.get("DOCKER_HOST") or "default")
         return _remembered(engine, self.env, layers, ask)
 
-    def save(self, name: str) -> subprocess.Popen:
-        return subprocess.Popen([self.docker, "save", name], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+    def save(self, name: str) -> Piped:
+        return Piped([self.docker, "save", name], dict(self.env))
 
     def load(self) -> subprocess.Popen:
+        import subprocess
+
         return subprocess.Popen([self.docker, "load", "-q"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
 
@@ -256,12 +262,14 @@ class RemoteEngine:
         return _remembered(self.label, self.env, layers, ask)
 
     def _session(self, script: str, stdin: int | None, stdout: int | None) -> subprocess.Popen:
+        import subprocess
+
         return subprocess.Popen(self.master.session_argv(script, null_stdin=stdin is None),
                                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 stdout=stdout, stderr=subprocess.PIPE)
 
     def load(self) -> subprocess.Popen:
-        return self._session("docker load -q", subprocess.PIPE, subprocess.PIPE)
+        return self._session("docker load -q", PIPE, PIPE)
 
     def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
         """`docker save`, filtered on the docker-machine by this very layerfilter module."""
@@ -275,7 +283,7 @@ class RemoteEngine:
             spec = json.dumps({"layers": image.diff_ids, "present": sorted(present)})
             source = Path(layerfilter.__file__).read_text()
             save += " | python3 -c " + quoting.quote(source) + " " + quoting.quote(spec)
-        return self._session(save, None, subprocess.PIPE)
+        return self._session(save, None, PIPE)
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, bytes]:
@@ -428,7 +436,7 @@ def _both(local: LocalEngine, remote: RemoteEngine, names: list[str],
 
 
 def push(names: list[str], env: dict | os._Environ = os.environ,
-         progress: Progress = _no_progress) -> list[Outcome]:
+         progress: Progress = _no_progress, save: Piped | None = None) -> list[Outcome]:
     """Send images from the workstation's engine to the docker-machine's.
 
     The first image's ``docker save`` and the remote ``docker load`` start
@@ -437,11 +445,13 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
     time then overlaps with the inventories' round trips instead of adding to
     them.  Nothing is read from the save until the filter knows what to drop;
     if the image turns out to be there already (or missing), both are killed,
-    and a ``docker load`` whose stream is cut loads nothing.
+    and a ``docker load`` whose stream is cut loads nothing.  ``save``: the
+    first image's save, already started by the caller (the CLI starts it with
+    ``transport.local.start_save`` before it imports this module).
     """
-    local = LocalEngine(env)
-    save = local.save(names[0])  # first of all: its first bytes take longest to come
     try:
+        local = LocalEngine(env)
+        save = save or local.save(names[0])  # first of all: its first bytes take longest
         remote = RemoteEngine(env)
         remote.master.ensure()
         early: tuple[subprocess.Popen, subprocess.Popen] | None = (save, remote.load())

@@ -59,3 +59,14 @@ def exec_local_docker(argv: list[str], why: str, env: dict | os._Environ = os.en
         raise UsageError(f"{why}, but there is no local docker client on PATH besides "
                          "remote-docker's shim")
     os.execve(docker, [docker, *argv], local_client_env(argv, env))
+
+
+def start_save(name: str, env: dict | os._Environ = os.environ):
+    """``docker save NAME`` on the workstation's own engine, started now (a ``Piped``), or
+    None without a local client (``images`` then says so). A push calls it before it
+    imports anything else: the save's first bytes take longest to come."""
+    from remote_docker.transport.process import Piped
+
+    docker = find_local_docker(env)
+    return None if docker is None else Piped([docker, "save", name],
+                                             dict(local_client_env([], env)))

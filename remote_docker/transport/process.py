@@ -42,6 +42,50 @@ def spawn(argv: list[str], stdin: str | int | None = None, stdout: str | int | N
                                "(Debian: apt-get install openssh-client)", argv) from None
 
 
+class Piped:
+    """A child with stdin from /dev/null and stdout and stderr into pipes of ours: the part
+    of ``subprocess.Popen`` that ``images`` uses for the ``docker save`` it starts before
+    anything else, without importing subprocess (6 ms here, with locale and re)."""
+
+    stdin = None
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.pid = os.posix_spawn(argv[0], argv, env, setsigdef=(_signal.SIGPIPE,),
+                                      file_actions=[
+                                          (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                                          (os.POSIX_SPAWN_DUP2, out_w, 1),
+                                          (os.POSIX_SPAWN_DUP2, err_w, 2)])
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self.stdout, self.stderr = open(out_r, "rb"), open(err_r, "rb")
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, _signal.SIGKILL)
+
+
 def widen_pipe(fd: int, size: int = 1 << 20) -> None:
     """Make the pipe at ``fd`` hold ``size`` bytes (1 MiB: the unprivileged maximum) instead
     of 64 KiB: a bulk stream then costs its writer and reader a wake-up per 1 MiB, not per

@@ -26,3 +26,24 @@ def test_a_socket_is_left_alone() -> None:
         widen_pipe(ours.fileno())  # EBADF from fcntl: only speed was at stake
         ours.sendall(b"x")
         assert theirs.recv(1) == b"x"
+
+
+def test_piped_runs_a_child_as_popen_would() -> None:
+    from remote_docker.transport.process import Piped
+
+    child = Piped(["/bin/sh", "-c", "cat; echo out; echo err >&2; exit 3"], {"PATH": "/bin"})
+    assert child.stdin is None and child.poll() in (None, 3)
+    assert child.stdout.read() == b"out\n"  # stdin is /dev/null: cat ends at once
+    assert child.stderr.read() == b"err\n"
+    assert child.wait() == 3 and child.poll() == 3
+
+
+def test_piped_kill_is_a_sigkill() -> None:
+    from remote_docker.transport.process import Piped
+
+    child = Piped(["/bin/sleep", "30"], {})
+    child.kill()
+    assert child.wait() == -9
+    child.kill()  # reaped: nothing to kill, no error
+    for stream in (child.stdout, child.stderr):
+        stream.close()
