@@ -264,3 +264,27 @@ def test_inventories_run_below_the_save_in_priority(tmp_path) -> None:
                    input=b"", capture_output=True, check=True)
     own = os.getpriority(os.PRIO_PROCESS, 0)
     assert f"nice {min(own + 10, 19)}" in log.read_text().splitlines()
+
+
+def test_a_short_splice_waits_for_the_pipe_to_fill() -> None:
+    """docker save writes 32 KiB at a time: a splice per write would wake the filter and
+    ssh thousands of times per image. A short one waits a little; a full one, or the
+    member's last, does not."""
+    waits: list[float] = []
+
+    class Pipes:
+        def __init__(self, sizes: list[int]) -> None:
+            self.sizes = sizes
+
+        def splice(self, _src: int, _dst: int, count: int) -> int:
+            return min(count, self.sizes.pop(0))
+
+    blocks = layerfilter._Blocks(0, 1, lambda _n: None)
+    blocks.sleep = waits.append
+    blocks.os = Pipes([32768, 32768, 32768, 32768])
+    blocks.move(100_000, keep=True)
+    assert waits == [layerfilter.SPLICE_WAIT] * 3 and blocks.sent == 100_000
+    waits.clear()
+    blocks.os = Pipes([1 << 20, 1 << 20])
+    blocks.move(2 << 20, keep=True)
+    assert waits == []
