@@ -202,7 +202,10 @@ def run(args: Args) -> int:
     env = {"LD_PRELOAD": preload, "NSS_WRAPPER_PASSWD": f"/proc/self/fd/{passwd_fd}",
            "NSS_WRAPPER_GROUP": f"/proc/self/fd/{group_fd}", "PATH": "/usr/bin:/bin"}
     ruleset = build_ruleset(args.root, args.readonly, server, libraries)
-    if args.lane < 0 and not args.relay and seccomp_guard.available():
+    # (An unreadable binary makes the kernel mark its process undumpable at exec, and its
+    # memory, where the guard reads each path, unreadable to us.)
+    if args.lane < 0 and not args.relay and seccomp_guard.available() and \
+            os.access(server, os.R_OK):
         # This process must read sftp-server's memory: /proc too, for it alone (the
         # server's own ruleset, nested in this one, has no /proc).
         outer = build_ruleset(args.root, args.readonly, server, libraries)

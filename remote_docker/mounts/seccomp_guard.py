@@ -187,6 +187,7 @@ class Guard:
         self.root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.calls = (arch_table() or (0, 0, 0, {}))[3]
         self.mem: dict[int, int] = {}
+        self.warned = False
 
     def run(self, pid: int = 0) -> None:
         """Until every process under the filter is gone (the listener then hangs up), or
@@ -249,7 +250,17 @@ class Guard:
     def memory(self, pid: int) -> int:
         fd = self.mem.get(pid)
         if fd is None:
-            fd = self.mem[pid] = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fd = self.mem[pid] = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:  # an LSM may forbid it: say so once, in the mount's log
+                if not self.warned:
+                    self.warned = True
+                    import sys
+
+                    sys.stderr.write(f"remote-docker jail: cannot read sftp-server's memory "
+                                     f"({exc.strerror}): chmod, chown, utime and truncate by "
+                                     "name fail in this mount\n")
+                raise
         return fd
 
     def read(self, pid: int, address: int, size: int) -> bytes:

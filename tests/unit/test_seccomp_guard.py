@@ -189,3 +189,12 @@ def test_an_unknown_machine_has_no_guard(monkeypatch) -> None:
     assert not seccomp_guard.available()
     with pytest.raises(seccomp_guard.GuardUnavailable):
         seccomp_guard.install_filter()
+
+
+def test_memory_that_cannot_be_read_fails_the_call_and_says_so_once(tmp_path, capsys) -> None:
+    guard = seccomp_guard.Guard(str(tmp_path), False, -1)
+    gone = 4_194_303  # above any pid_max default: no such process
+    for _ in range(2):
+        with pytest.raises(OSError):
+            guard.read_string(gone, 0x1000)
+    assert capsys.readouterr().err.count("cannot read sftp-server's memory") == 1
