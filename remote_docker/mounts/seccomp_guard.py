@@ -130,25 +130,51 @@ def available() -> bool:
 
 
 def program(arch: int, prctl: int, calls: dict) -> bytes:
-    """The classic-BPF filter: other arch or x32: kill; prctl(PR_SET_DUMPABLE): "done";
-    the calls: notify; the rest: allow."""
+    """The classic-BPF filter: another arch or x32: kill; prctl(PR_SET_DUMPABLE): "done";
+    utimensat with a NULL path (futimens: FSETSTAT's times, on an fd sftp-server opened):
+    allow, decided here on the register, so it costs no trip through the guard; the
+    other calls: notify; the rest: allow."""
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    numbers = sorted(calls)
-    # Layout: 0 ld arch, 1 jeq arch, 2 ld nr, 3 jge x32, 4 jeq prctl, 5.. jeq each call,
-    # then: allow, notify, [prctl:] ld arg0, jeq dumpable, allow, errno 0, kill.
-    first_call = 5
-    allow = first_call + len(numbers)
-    notify, prctl_at = allow + 1, allow + 2
-    kill = prctl_at + 4
-    code = [(ld, 0, 0, 4), (jeq, 0, kill - 2, arch), (ld, 0, 0, 0),
-            (jge, kill - 4, 0, X32_BIT), (jeq, prctl_at - 5, 0, prctl)]
-    for i, number in enumerate(numbers):
-        at = first_call + i
-        code.append((jeq, notify - at - 1, 0, number))
-    code += [(ret, 0, 0, RET_ALLOW), (ret, 0, 0, RET_USER_NOTIF),
-             (ld, 0, 0, 16), (jeq, 1, 0, PR_SET_DUMPABLE), (ret, 0, 0, RET_ALLOW),
-             (ret, 0, 0, RET_ERRNO), (ret, 0, 0, RET_KILL_PROCESS)]
-    return b"".join(struct.pack("=HBBI", *ins) for ins in code)
+    fd_form = [n for n, c in calls.items() if c.op == "utimensat"]
+    numbers = sorted(n for n in calls if n not in fd_form)
+    code: list[tuple] = []  # (op, jump-if-true label, jump-if-false label, k)
+
+    def emit(op: int, k: int, yes: str | None = None, no: str | None = None) -> None:
+        code.append((op, yes, no, k))
+
+    labels: dict[str, int] = {}
+    emit(ld, 4)  # seccomp_data.arch
+    emit(jeq, arch, None, "kill")
+    emit(ld, 0)  # .nr
+    emit(jge, X32_BIT, "kill", None)
+    emit(jeq, prctl, "prctl", None)
+    for number in fd_form:
+        emit(jeq, number, "fd_form", None)
+    for number in numbers:
+        emit(jeq, number, "notify", None)
+    emit(ret, RET_ALLOW)  # every other call (classic BPF only jumps forward: the
+    labels["prctl"] = len(code)  # shared ends come last)
+    emit(ld, 16)  # args[0], low half
+    emit(jeq, PR_SET_DUMPABLE, "done", "allow")
+    labels["done"] = len(code)
+    emit(ret, RET_ERRNO)  # errno 0: success, and nothing done
+    labels["fd_form"] = len(code)
+    emit(ld, 24)  # args[1] (the path), low half
+    emit(jeq, 0, None, "notify")
+    emit(ld, 28)  # high half
+    emit(jeq, 0, "allow", "notify")
+    labels["allow"] = len(code)
+    emit(ret, RET_ALLOW)
+    labels["notify"] = len(code)
+    emit(ret, RET_USER_NOTIF)
+    labels["kill"] = len(code)
+    emit(ret, RET_KILL_PROCESS)
+
+    def offset(at: int, label: str | None) -> int:
+        return 0 if label is None else labels[label] - at - 1
+
+    return b"".join(struct.pack("=HBBI", op, offset(at, yes), offset(at, no), k)
+                    for at, (op, yes, no, k) in enumerate(code))
 
 
 def install_filter() -> int:
@@ -219,7 +245,7 @@ class Guard:
         call = self.calls.get(note.data.nr)
         if call is None:
             return errno.EPERM, 0
-        args = list(note.data.args)
+        args = note.data.args
         follow = call.follow if call.flags is None else \
             not args[call.flags] & AT_SYMLINK_NOFOLLOW
         if call.op == "utimensat" and args[call.path] == 0:
@@ -311,7 +337,7 @@ class Guard:
                           exc.strerror) from None
         try:
             handle = f"/proc/self/fd/{fd}"  # the resolved inode itself
-            link = not follow and stat.S_ISLNK(os.fstat(fd).st_mode)
+            link = not follow and stat.S_ISLNK(os.fstat(fd).st_mode)  # followed: never
             value = args[call.value]
             if call.op == "truncate":
                 os.truncate(handle, ctypes.c_int64(value).value)  # off_t: negative is EINVAL

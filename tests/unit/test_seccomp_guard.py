@@ -21,9 +21,9 @@ needs_guard = pytest.mark.skipif(not seccomp_guard.available(),
                                  reason="no seccomp user notification here")
 
 
-def run_bpf(code: bytes, nr: int, arch: int, arg0: int = 0) -> int:
+def run_bpf(code: bytes, nr: int, arch: int, arg0: int = 0, arg1: int = 0) -> int:
     """Classic BPF as the kernel runs a seccomp filter (only what program() emits)."""
-    data = struct.pack("=iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    data = struct.pack("=iIQ6Q", nr, arch, 0, arg0, arg1, 0, 0, 0, 0)
     insns = [struct.unpack("=HBBI", code[i:i + 8]) for i in range(0, len(code), 8)]
     pc, acc = 0, 0
     while True:
@@ -45,8 +45,14 @@ def run_bpf(code: bytes, nr: int, arch: int, arg0: int = 0) -> int:
 def test_the_filter_stops_exactly_the_metadata_calls(machine: str) -> None:
     arch, _, prctl, calls = seccomp_guard.ARCHES[machine]
     code = seccomp_guard.program(arch, prctl, calls)
-    for nr in calls:
-        assert run_bpf(code, nr, arch) == seccomp_guard.RET_USER_NOTIF, nr
+    for nr, call in calls.items():
+        assert run_bpf(code, nr, arch, arg1=0x7FFC_1234_5678) == seccomp_guard.RET_USER_NOTIF, nr
+        if call.op == "utimensat":  # a NULL path: futimens on an fd, decided in the filter
+            assert run_bpf(code, nr, arch, arg1=0) == seccomp_guard.RET_ALLOW
+            for path in (0x1000, 1 << 32):  # either half of the pointer set: a path
+                assert run_bpf(code, nr, arch, arg1=path) == seccomp_guard.RET_USER_NOTIF
+        else:
+            assert run_bpf(code, nr, arch) == seccomp_guard.RET_USER_NOTIF, nr
     for nr in (0, 1, 2, 3, 56, 57, 59, 63, 257, 437):  # read, write, open…, openat2
         if nr not in calls and nr != prctl:
             assert run_bpf(code, nr, arch) == seccomp_guard.RET_ALLOW, nr
