@@ -18,7 +18,8 @@ the ssh channel to sftp-server, and only those few system calls stop:
   ``openat2(RESOLVE_BENEATH)`` from the served directory, makes the change on
   what that resolved to, and answers with the result;
 - calls on a file descriptor (``utimensat(fd, NULL, …)``, what FSETSTAT
-  uses) go on unchanged: sftp-server opened that fd under Landlock.
+  uses for times) are let through by the filter itself, deciding on the
+  register: sftp-server opened that fd under Landlock.
 
 The seccomp manual warns that user notification is no security policy when
 the kernel later re-reads memory the target could change: nothing here is
@@ -51,7 +52,6 @@ RET_ERRNO, RET_ALLOW = 0x00050000, 0x7FFF0000
 NOTIF_RECV, NOTIF_SEND, NOTIF_ID_VALID = 0xC0502100, 0xC0182101, 0x40082102
 FLAG_CONTINUE = 1
 X32_BIT = 0x40000000
-
 
 
 class Call(NamedTuple):
@@ -249,7 +249,7 @@ class Guard:
         follow = call.follow if call.flags is None else \
             not args[call.flags] & AT_SYMLINK_NOFOLLOW
         if call.op == "utimensat" and args[call.path] == 0:
-            return 0, FLAG_CONTINUE  # utimensat(fd, NULL, …): futimens on an fd it opened
+            return 0, FLAG_CONTINUE  # futimens: the filter lets it by; a second wall
         if call.dirfd is not None and \
                 ctypes.c_int32(args[call.dirfd] & 0xFFFFFFFF).value != AT_FDCWD:
             return errno.EPERM, 0  # sftp-server names everything from its directory
