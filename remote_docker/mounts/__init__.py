@@ -3,5 +3,6 @@
 ``reverse`` makes and releases them, ``registry`` remembers them (before
 anything is made), ``keeper`` is the detached process that owns one, ``gc``
 removes what a killed process left behind, and ``jail`` confines the
-``sftp-server`` that serves the directory (``landlock`` + ``sftp_relay``).
+``sftp-server`` that serves the directory (``landlock``, and ``seccomp_guard`` or
+``sftp_relay`` for what Landlock cannot stop).
 """

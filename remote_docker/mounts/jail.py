@@ -26,7 +26,6 @@ answers SETSTAT itself.
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import grp
 import os
@@ -37,12 +36,12 @@ import sys
 from typing import NamedTuple
 
 from remote_docker.mounts import landlock, seccomp_guard, sftp_relay
+from remote_docker.transport.process import widen_pipe  # not later: confined, no .py reads
 
 SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                 "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server")
 NSS_WRAPPER_GLOBS = ("/usr/lib/*/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so",
                      "/usr/lib/libnss_wrapper.so", "/usr/local/lib*/libnss_wrapper.so")
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 USAGE = ("usage: python3 -m remote_docker.mounts.jail [--ro] [--relay] [--lane FD] DIR -- "
          "SFTP_SERVER [ARGS…]")
 
@@ -160,14 +159,6 @@ def server_argv(server: str, extra: list[str], root: str, readonly: bool,
     return [server, *extra, "-d", root, *refuse, *(["-R"] if readonly else [])]
 
 
-def _widen_pipe(fd: int) -> None:
-    """1 MiB pipes (the unprivileged maximum): 64 KiB ones cost a relay wake-up per two reads."""
-    try:
-        fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
-    except OSError:
-        pass  # only speed is lost
-
-
 class Args(NamedTuple):
     readonly: bool
     root: str
@@ -229,7 +220,7 @@ def relayed(args: Args, env: dict[str, str]) -> int:
     to_server_r, to_server_w = os.pipe()
     from_server_r, from_server_w = os.pipe()
     for fd in (to_server_w, from_server_w):
-        _widen_pipe(fd)
+        widen_pipe(fd)  # 64 KiB pipes cost the relay a wake-up per two reads
     pid = os.posix_spawn(server, server_argv(server, args.server_cmd[1:], args.root,
                                              args.readonly), env,
                          file_actions=[(os.POSIX_SPAWN_DUP2, to_server_r, 0),
