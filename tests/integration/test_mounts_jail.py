@@ -20,12 +20,13 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 @pytest.fixture(params=["guard", "relay"])
 def jailed(bed, ws_dir, request):
-    """(served dir, outside file): both ws's, the served one with a planted symlink."""
-    request.node.jail_flags = "--relay " if request.param == "relay" else ""
+    """(served dir, outside file, the jail's flags): both ws's, the served one with a
+    planted symlink; the flags choose the guard or the relay."""
     run_ws(["sh", "-c", 'mkdir "$1/served" && echo secret > "$1/outside" && chmod 600 '
             '"$1/outside" && echo hello > "$1/served/f" && ln -s /etc/passwd "$1/served/abs" '
             '&& ln -s ../outside "$1/served/rel"', "sh", ws_dir], timeout=30)
-    return os.path.join(ws_dir, "served"), os.path.join(ws_dir, "outside")
+    return (os.path.join(ws_dir, "served"), os.path.join(ws_dir, "outside"),
+            "--relay " if request.param == "relay" else "")
 
 
 def sftp(served: str, commands: str, readonly: bool = False, flags: str = "") -> tuple[int, str]:
@@ -37,10 +38,10 @@ def sftp(served: str, commands: str, readonly: bool = False, flags: str = "") ->
     return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
 
 
-def test_the_served_directory_works(jailed, request) -> None:
-    served, _ = jailed
+def test_the_served_directory_works(jailed) -> None:
+    served, _, flags = jailed
     status, out = sftp(served, "ls -l\nget f " + served + "/copy\nmkdir d\nrename copy d/c\n"
-                       "chmod 600 d/c\nsymlink f d/link\nrm f\n", flags=request.node.jail_flags)
+                       "chmod 600 d/c\nsymlink f d/link\nrm f\n", flags=flags)
     assert status == 0, out
     assert sorted(os.listdir(served)) == ["abs", "d", "rel"]
     assert os.stat(os.path.join(served, "d", "c")).st_mode & 0o777 == 0o600
@@ -64,10 +65,10 @@ def test_the_served_directory_works(jailed, request) -> None:
     "ln {outside} hard",  # a hard link pulling an outside file in
     "symlink {outside} s\nget s /dev/null",
 ])
-def test_escapes_fail(jailed, commands: str, request) -> None:
-    served, outside = jailed
+def test_escapes_fail(jailed, commands: str) -> None:
+    served, outside, flags = jailed
     status, out = sftp(served, commands.format(outside=outside) + "\n",
-                       flags=request.node.jail_flags)
+                       flags=flags)
     refused = ("Permission denied", "No such file", "not found", "Failure")
     assert status != 0 or any(word in out for word in refused), out  # `ls` exits 0 anyway
     assert "secret" not in out and "root:" not in out
@@ -78,9 +79,8 @@ def test_escapes_fail(jailed, commands: str, request) -> None:
 
 @pytest.mark.parametrize("commands", ["put /etc/hostname new", "rm f", "mkdir d", "chmod 600 f",
                                       "rename f g"])
-def test_read_only_refuses_writes(jailed, commands: str, request) -> None:
-    served, _ = jailed
-    flags = request.node.jail_flags
+def test_read_only_refuses_writes(jailed, commands: str) -> None:
+    served, _, flags = jailed
     assert sftp(served, "get f /dev/null\n", readonly=True, flags=flags)[0] == 0
     status, out = sftp(served, commands + "\n", readonly=True, flags=flags)
     assert status != 0, out
