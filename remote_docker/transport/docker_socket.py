@@ -32,7 +32,14 @@ def remote_socket(env: dict | os._Environ) -> str:
 
 
 def socket_path(master: ControlMaster) -> str:
-    return master.path + ".docker.sock"
+    """Beside the control socket; one per remote socket, since a forward, once made, goes
+    where it was first asked to (REMOTE_DOCKER_REMOTE_SOCKET set later would be ignored)."""
+    remote = remote_socket(master.env)
+    if remote == REMOTE_SOCKET:
+        return master.path + ".docker.sock"
+    import hashlib
+
+    return f"{master.path}-{hashlib.sha256(remote.encode()).hexdigest()[:8]}.docker.sock"
 
 
 def forward(master: ControlMaster) -> str:
