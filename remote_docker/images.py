@@ -5,9 +5,11 @@ docker-machine, `pull` brings them back; no registry on either side. Each
 side is asked, in one call, which layers (chain IDs) it holds; the sender's
 `docker save` stream is then filtered on the fly (``layerfilter``) so that
 only the layers the receiver lacks travel, straight into the receiver's
-`docker load`. No temporary file on the workstation; `docker load` itself
-reads the whole archive before it loads anything, so a transfer that is cut
-short (Ctrl-C, a dead connection, a failed save) loads nothing at all.
+load: on the docker-machine, its engine's own socket, forwarded by the
+master (``transport.engine_load``: no docker client in the stream). No
+temporary file on the workstation; a load reads the whole archive before it
+loads anything, so a transfer that is cut short (Ctrl-C, a dead connection, a
+failed save) loads nothing at all.
 
 One `docker save` per image, because a 20.10 archive only tells its top layer
 apart when it holds a single image; after each image the receiver's layer
@@ -34,6 +36,8 @@ from remote_docker.transport.process import Piped, widen_pipe
 
 if TYPE_CHECKING:
     import subprocess
+
+    from remote_docker.transport.engine_load import SocketLoad
 
 CHUNK = 1 << 20
 PIPE = -1  # subprocess.PIPE, whose module is imported only once the save has started
@@ -225,11 +229,42 @@ class LocalEngine:
     def save(self, name: str) -> Piped:
         return Piped([self.docker, "save", name], dict(self.env))
 
-    def load(self) -> subprocess.Popen:
+    def load(self) -> ProcessLoad:
         import subprocess
 
-        return subprocess.Popen([self.docker, "load", "-q"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        return ProcessLoad(subprocess.Popen([self.docker, "load", "-q"], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            env=self.env))
+
+
+class ProcessLoad:
+    """A ``docker load -q`` client reading our pipe: the workstation's for a pull, and on
+    the docker-machine, in a session, where its engine's socket cannot be reached."""
+
+    framed = False
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+
+    def fileno(self) -> int:
+        return self.proc.stdin.fileno()
+
+    def ready(self) -> None:
+        """Nothing to wait for: the client reads its stdin as soon as it runs."""
+
+    def finish(self) -> tuple[int, bytes]:
+        self.proc.stdin.close()
+        return _finish(self.proc)
+
+    def abort(self) -> tuple[int, bytes]:
+        try:
+            self.proc.stdin.close()
+        except OSError:  # the pipe's reader is gone
+            pass
+        return self.proc.wait(), self.proc.stderr.read()
+
+    def kill(self) -> None:
+        _kill(self.proc)
 
 
 class RemoteEngine:
@@ -268,8 +303,19 @@ class RemoteEngine:
                                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 stdout=stdout, stderr=subprocess.PIPE)
 
-    def load(self) -> subprocess.Popen:
-        return self._session("docker load -q", PIPE, PIPE)
+    def load(self) -> ProcessLoad | SocketLoad:
+        """A load on the engine's own socket, forwarded by the master (no docker client in
+        the stream, ``transport.engine_load``); a ``docker load`` session where there is none."""
+        from remote_docker.errors import ConfigError, ConnectionFailed
+        from remote_docker.transport import docker_socket, engine_load
+
+        try:
+            return engine_load.SocketLoad(docker_socket.forward(self.master))
+        except (ConnectionFailed, ConfigError, engine_load.NoEngine):
+            return self.session_load()
+
+    def session_load(self) -> ProcessLoad:
+        return ProcessLoad(self._session("docker load -q", PIPE, PIPE))
 
     def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
         """`docker save`, filtered on the docker-machine by this very layerfilter module."""
@@ -311,15 +357,11 @@ def _kill(*procs: subprocess.Popen | None) -> None:
 
 
 def _explain(exc: BaseException, save: subprocess.Popen, save_where: str,
-             load: subprocess.Popen, load_where: str) -> TransferFailed:
+             load: ProcessLoad | SocketLoad, load_where: str) -> TransferFailed:
     """Why a stream broke: a failed save says so on stderr, else a failed load, else exc."""
-    for stream in (load.stdin, save.stdout):
-        try:
-            stream.close()
-        except OSError:  # the pipe's reader is gone
-            pass
+    load_status, load_err = load.abort()
+    save.stdout.close()
     save_status, save_err = save.wait(), save.stderr.read()
-    load_status, load_err = load.wait(), load.stderr.read()
     if save_status > 0 and save_err.strip():
         return TransferFailed(f"docker save on {save_where} failed: {_last_line(save_err)}")
     if load_status != 0 and load_err.strip():
@@ -342,9 +384,24 @@ def _check(step: str, status: int, err: bytes, where: str) -> None:
         raise TransferFailed(f"{step} on {where} failed: {_last_line(err) or f'status {status}'}")
 
 
+def _ready(load: ProcessLoad | SocketLoad,
+           remote: RemoteEngine) -> ProcessLoad | SocketLoad:
+    """``load`` once its engine reads; a session's ``docker load`` if no engine answered."""
+    from remote_docker.transport import engine_load
+
+    try:
+        load.ready()
+        return load
+    except engine_load.NoEngine:
+        load.kill()
+        return remote.session_load()
+    except engine_load.Refused as exc:
+        raise TransferFailed(f"docker load on {remote.label} failed: {exc}") from None
+
+
 def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
              progress: Progress,
-             begun: tuple[subprocess.Popen, subprocess.Popen] | None = None) -> Outcome:
+             begun: tuple[subprocess.Popen, ProcessLoad | SocketLoad] | None = None) -> Outcome:
     """One image; ``begun``: its save and the remote load, already started."""
     from remote_docker import layerfilter
 
@@ -355,18 +412,20 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
     try:
         save = save or local.save(image.name)
         load = load or remote.load()
-        for fd in (save.stdout.fileno(), load.stdin.fileno()):
+        load = _ready(load, remote)
+        for fd in (save.stdout.fileno(), load.fileno()):
             widen_pipe(fd)  # a wake-up per MiB for save, filter and ssh, not per 64 KiB
         try:
-            _, sent = layerfilter.filter_fds(save.stdout.fileno(), load.stdin.fileno(),
-                                             image.diff_ids, present, tick)
+            _, sent = layerfilter.filter_fds(save.stdout.fileno(), load.fileno(),
+                                             image.diff_ids, present, tick, load.framed)
         except (OSError, EOFError, ValueError) as exc:
             raise _explain(exc, save, local.label, load, remote.label) from None
         _check("docker save", *_finish(save), local.label)
-        load.stdin.close()
-        _check("docker load", *_finish(load), remote.label)
+        _check("docker load", *load.finish(), remote.label)
     except BaseException:
-        _kill(save, load)
+        _kill(save)
+        if load is not None:
+            load.kill()
         raise
     return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, sent,
                    time.monotonic() - started)
@@ -384,16 +443,17 @@ def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
         load = local.load()
         fd = save.stdout.fileno()
         while chunk := os.read(fd, CHUNK):
-            load.stdin.write(chunk)
+            load.proc.stdin.write(chunk)
             count += len(chunk)
             tick(len(chunk))
         _check("docker save", *_finish(save), remote.label)
-        load.stdin.close()
-        _check("docker load", *_finish(load), local.label)
+        _check("docker load", *load.finish(), local.label)
     except BrokenPipeError as exc:
         raise _explain(exc, save, remote.label, load, local.label) from None
     except BaseException:
-        _kill(save, load)
+        _kill(save)
+        if load is not None:
+            load.kill()
         raise
     return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, count,
                    time.monotonic() - started)
@@ -454,7 +514,7 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
         save = save or local.save(names[0])  # first of all: its first bytes take longest
         remote = RemoteEngine(env)
         remote.master.ensure()
-        early: tuple[subprocess.Popen, subprocess.Popen] | None = (save, remote.load())
+        early: tuple[subprocess.Popen, ProcessLoad | SocketLoad] | None = (save, remote.load())
     except BaseException:
         _kill(save)
         raise
@@ -472,7 +532,8 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
         return outcomes
     finally:
         if early is not None:
-            _kill(*early)
+            _kill(early[0])
+            early[1].kill()
 
 
 def pull(names: list[str], env: dict | os._Environ = os.environ,

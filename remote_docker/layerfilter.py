@@ -143,7 +143,7 @@ class _Blocks:
     """Reads a tar stream from a file descriptor: headers into memory, data passed on
     with ``splice`` (no copy through Python) where both ends are pipes."""
 
-    def __init__(self, src: int, dst: int, tick) -> None:
+    def __init__(self, src: int, dst: int, tick, framed: bool = False) -> None:
         import os
         import time
 
@@ -152,6 +152,7 @@ class _Blocks:
         self.buf = b""
         self.sent = 0
         self.splice = hasattr(os, "splice")
+        self.framed = framed
 
     def read(self, size: int) -> bytes:
         """Exactly ``size`` bytes (header blocks, small members); EOFError if cut short."""
@@ -163,12 +164,18 @@ class _Blocks:
         data, self.buf = self.buf[:size], self.buf[size:]
         return data
 
-    def write(self, data: bytes) -> None:
+    def _put(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[self.os.write(self.dst, view):]
         self.sent += len(data)
-        self.tick(len(data))
+
+    def write(self, data: bytes) -> None:
+        """Pass on bytes read into memory; framed, as one chunk (an empty one would end
+        the body)."""
+        if data:
+            self._put(b"%x\r\n%b\r\n" % (len(data), data) if self.framed else data)
+            self.tick(len(data))
 
     def move(self, size: int, keep: bool) -> None:
         """Pass (or with ``keep`` false, skip) the next ``size`` bytes of the stream."""
@@ -177,6 +184,14 @@ class _Blocks:
             size -= len(head)
             if keep:
                 self.write(head)
+        if keep and self.framed and size:  # one chunk, announced before it is spliced
+            self._put(b"%x\r\n" % size)
+            self._pass(size, keep)
+            self._put(b"\r\n")
+        else:
+            self._pass(size, keep)
+
+    def _pass(self, size: int, keep: bool) -> None:
         while size:
             if keep and self.splice:
                 try:
@@ -197,7 +212,8 @@ class _Blocks:
                 raise EOFError("the archive ended in the middle of a member")
             size -= len(chunk)
             if keep:
-                self.write(chunk)
+                self._put(chunk)
+                self.tick(len(chunk))
 
     def rest(self) -> None:
         """After the end-of-archive blocks: whatever follows, as it is."""
@@ -237,15 +253,17 @@ def _pax_path(data: bytes) -> str | None:
 
 
 def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
-               tick=lambda n: None) -> tuple[int, int]:
+               tick=lambda n: None, framed: bool = False) -> tuple[int, int]:
     """``filter_archive`` between file descriptors: (layers dropped, bytes written).
 
     Headers are passed on as they came (byte for byte) and a kept layer's data is
     spliced from pipe to pipe, so the hundreds of MiB of a first push never pass
     through Python; tarfile re-encoded every header and copied every byte twice.
+    ``framed``: ``dst`` is an HTTP request's body (``transport.engine_load``), so
+    what is written goes in chunks; the last, empty one is the caller's to send.
     """
     decide = LayerFilter(diff_ids, present)
-    stream = _Blocks(src, dst, tick)
+    stream = _Blocks(src, dst, tick, framed)
     pending = b""  # PAX / GNU long-name headers that belong to the next member
     override: str | None = None
     while True:

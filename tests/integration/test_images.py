@@ -111,6 +111,22 @@ def test_an_image_already_there_is_a_no_op_and_tags_are_kept(family) -> None:
     assert image_id(run_dm, retag) == ws_image_id(parent)
 
 
+def test_without_the_engine_s_socket_a_push_loads_through_a_docker_load_session(family) -> None:
+    """The push writes into dm's engine socket, forwarded by the master; where that socket
+    is not there (here: said to be elsewhere) it takes `docker load` in a session instead.
+    Same image either way; only the socket's request frames its body, so it sends more."""
+    parent, _ = family
+    framed = run_ws(["remote-docker", "push", parent])
+    assert framed.returncode == 0, framed.stderr
+    assert run_dm(["docker", "image", "rm", parent]).returncode == 0
+    elsewhere = {"REMOTE_DOCKER_REMOTE_SOCKET": "/nonexistent/docker.sock"}
+    plain = run_ws(["remote-docker", "push", parent], env=elsewhere)
+    assert plain.returncode == 0 and plain.stderr == b"", plain.stderr
+    assert b"1 of 2 layers sent" in plain.stdout
+    assert 2_000_000 <= sent_bytes(plain.stdout) < sent_bytes(framed.stdout)
+    assert image_id(run_dm, parent) == ws_image_id(parent)
+
+
 @pytest.mark.parametrize("verb, where", [("push", b"the workstation"),
                                          ("pull", b"dm@127.0.0.2")])
 def test_unknown_image_is_one_line(bed, verb: str, where: bytes) -> None:
@@ -136,7 +152,8 @@ def test_no_local_docker_client_is_one_line(bed) -> None:
 
 
 def _remote_load_running() -> bool:
-    """A `docker load` client of dm's runs: the push is streaming."""
+    """dm's engine unpacks a load into its tmp (or a `docker load` client of dm's runs,
+    where the push falls back on one): the push is streaming."""
     for entry in os.listdir("/proc"):
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
@@ -144,6 +161,9 @@ def _remote_load_running() -> bool:
         except OSError:
             continue
         if argv[:2] == [b"docker", b"load"] and owner == _uid(layout.DM_USER):
+            return True
+        if argv[0] == b"docker-untar" and any(a.startswith(b"/var/lib/docker/tmp/docker-import-")
+                                              for a in argv[1:]):
             return True
     return False
 

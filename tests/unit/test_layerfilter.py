@@ -100,13 +100,20 @@ def test_inventory_parsing() -> None:
         images.parse_inventory(["a:1"], "python3\n")
 
 
-def _through_pipes(archive: bytes, have: set[str]) -> tuple[bytes, int, int]:
-    """filter_fds from a pipe to a pipe (so splice is used), fed and drained by threads."""
+def _through_pipes(archive: bytes, have: set[str],
+                   framed: bool = False) -> tuple[bytes, int, int]:
+    """filter_fds from a pipe to a pipe (so splice is used), fed and drained by threads;
+    ``framed``, to a unix socket, as a push to the engine's socket does."""
     import os
+    import socket
     import threading
 
     src_r, src_w = os.pipe()
-    dst_r, dst_w = os.pipe()
+    if framed:
+        ours, theirs = socket.socketpair()
+        dst_r, dst_w = theirs.detach(), ours.detach()
+    else:
+        dst_r, dst_w = os.pipe()
     out = bytearray()
 
     def feed() -> None:
@@ -121,7 +128,7 @@ def _through_pipes(archive: bytes, have: set[str]) -> tuple[bytes, int, int]:
     for t in threads:
         t.start()
     try:
-        dropped, sent = layerfilter.filter_fds(src_r, dst_w, DIFF_IDS, have)
+        dropped, sent = layerfilter.filter_fds(src_r, dst_w, DIFF_IDS, have, framed=framed)
     finally:
         os.close(src_r)
         os.close(dst_w)
@@ -130,7 +137,8 @@ def _through_pipes(archive: bytes, have: set[str]) -> tuple[bytes, int, int]:
     return bytes(out), dropped, sent
 
 
-def _through_files(archive: bytes, have: set[str], tmp_path) -> tuple[bytes, int, int]:
+def _through_files(archive: bytes, have: set[str], tmp_path,
+                   framed: bool = False) -> tuple[bytes, int, int]:
     """filter_fds between regular files: splice refuses them, so it copies."""
     import os
 
@@ -138,7 +146,7 @@ def _through_files(archive: bytes, have: set[str], tmp_path) -> tuple[bytes, int
     src = os.open(tmp_path / "in", os.O_RDONLY)
     dst = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
-        dropped, sent = layerfilter.filter_fds(src, dst, DIFF_IDS, have)
+        dropped, sent = layerfilter.filter_fds(src, dst, DIFF_IDS, have, framed=framed)
     finally:
         os.close(src)
         os.close(dst)
@@ -163,6 +171,34 @@ def test_the_fd_filter_keeps_headers_and_data_byte_for_byte(through, present, tm
         assert kept.extractfile(name).read() == original.extractfile(name).read()
     if present == 0:
         assert out == archive  # nothing to drop: the very same stream
+
+
+def _chunks(body: bytes) -> list[bytes]:
+    """An HTTP/1.1 chunked body, strictly: each chunk's size line, data and CRLF."""
+    chunks, pos = [], 0
+    while pos < len(body):
+        end = body.index(b"\r\n", pos)
+        size = int(body[pos:end], 16)
+        assert body[end + 2 + size:end + 4 + size] == b"\r\n"
+        chunks.append(body[end + 2:end + 2 + size])
+        pos = end + 4 + size
+    return chunks
+
+
+@pytest.mark.parametrize("through", ["pipes", "files"])
+@pytest.mark.parametrize("present", [0, 2])
+def test_a_framed_filter_sends_the_same_bytes_in_chunks(through, present, tmp_path) -> None:
+    """For the engine's socket the archive goes as an HTTP body: chunks that hold exactly
+    what the unframed filter writes, none of them empty (that would end the body), and
+    the caller's last chunk still to come; ``sent`` counts the framing too."""
+    archive, _ = legacy_archive(DIFF_IDS)
+    have = set(layerfilter.chain_ids(DIFF_IDS)[:present])
+    plain, _, _ = _through_files(archive, have, tmp_path)
+    framed, dropped, sent = (_through_pipes(archive, have, framed=True) if through == "pipes"
+                             else _through_files(archive, have, tmp_path, framed=True))
+    chunks = _chunks(framed)
+    assert dropped == present and sent == len(framed)
+    assert all(chunks) and b"".join(chunks) == plain
 
 
 def test_the_fd_filter_follows_long_names_and_refuses_a_cut_archive(tmp_path) -> None:
