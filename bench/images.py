@@ -9,7 +9,8 @@ same connection; its bytes are the size of `docker save`'s stream. A third
 column, the baseline with `zstd -1` on both ends, tells whether compressing
 on the wire would pay on this link.
 
-Bytes for ours are what its summary line reports: counted at the ssh pipe.
+Bytes for ours are what its summary line reports: all it wrote into the
+forwarded engine socket (or the pipe of a `docker load` session).
 """
 
 from __future__ import annotations
