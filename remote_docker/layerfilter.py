@@ -26,13 +26,11 @@ the archive on stdin): `pull` runs this very file on the docker-machine.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import sys
 import tarfile
-from typing import BinaryIO
 
-BUFFER = 1 << 20  # tarfile's default 10 KiB reads cost a syscall per 10 KiB
+BUFFER = 1 << 20  # per read or splice: tarfile's 10 KiB reads had cost a syscall each
 # A splice returns as soon as anything is in the pipe, and docker save writes 32 KiB
 # at a time: passing 100 MiB took ~3,800 splices, each waking this process and the
 # reader behind it, on cores both engines need (a first push ~6% slower than
@@ -115,25 +113,6 @@ class LayerFilter:
             return True
         self.dropped += 1
         return False
-
-
-def filter_archive(source: BinaryIO, sink: BinaryIO, diff_ids: list[str],
-                   present: set[str]) -> int:
-    """Copy the archive from source to sink without the layers present; how many dropped."""
-    decide = LayerFilter(diff_ids, present)
-    with tarfile.open(fileobj=source, mode="r|", bufsize=BUFFER) as reader, \
-            tarfile.open(fileobj=sink, mode="w|", bufsize=BUFFER, format=tarfile.PAX_FORMAT,
-                         copybufsize=BUFFER) as writer:
-        for member in reader:
-            data = reader.extractfile(member) if member.isfile() else None
-            parts = member.name.split("/")
-            if data is not None and parts[-1] == "json" and len(parts) == 2:
-                content = data.read()
-                decide.v1_json[parts[0]] = content
-                writer.addfile(member, io.BytesIO(content))
-            elif decide.keep(member):
-                writer.addfile(member, data)
-    return decide.dropped
 
 
 BLOCK = 512
@@ -254,7 +233,8 @@ def _pax_path(data: bytes) -> str | None:
 
 def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
                tick=lambda n: None, framed: bool = False) -> tuple[int, int]:
-    """``filter_archive`` between file descriptors: (layers dropped, bytes written).
+    """Copy the archive from ``src`` to ``dst`` without the layers present: (layers
+    dropped, bytes written).
 
     Headers are passed on as they came (byte for byte) and a kept layer's data is
     spliced from pipe to pipe, so the hundreds of MiB of a first push never pass
@@ -302,10 +282,17 @@ def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
 
 
 def main(argv: list[str]) -> int:
-    """`python3 -c SOURCE '{"layers": [...], "present": [...]}'`: stdin to stdout."""
+    """`python3 -c SOURCE '{"layers": [...], "present": [...]}'`: stdin to stdout, both
+    pipes in a pull (`docker save | python3 -c …` in an ssh session), so spliced."""
+    import fcntl
+
     spec = json.loads(argv[1])
-    filter_archive(sys.stdin.buffer, sys.stdout.buffer, spec["layers"], set(spec["present"]))
-    sys.stdout.buffer.flush()
+    for fd in (0, 1):  # 1 MiB, as a push's: from sshd's 64 KiB every splice would be short
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        except OSError:
+            pass
+    filter_fds(0, 1, spec["layers"], set(spec["present"]))
     return 0
 
 

@@ -56,26 +56,41 @@ def legacy_archive(diff_ids: list[str]) -> tuple[bytes, list[str]]:
 
 
 @pytest.mark.parametrize("present, dropped", [(0, []), (1, [0]), (2, [0, 1]), (3, [0, 1, 2])])
-def test_only_the_layers_present_are_dropped(present: int, dropped: list[int]) -> None:
+def test_only_the_layers_present_are_dropped(present: int, dropped: list[int],
+                                             tmp_path) -> None:
     archive, ids = legacy_archive(DIFF_IDS)
-    out = io.BytesIO()
     have = set(layerfilter.chain_ids(DIFF_IDS)[:present])
-    assert layerfilter.filter_archive(io.BytesIO(archive), out, DIFF_IDS, have) == len(dropped)
-    out.seek(0)
-    names = tarfile.open(fileobj=out).getnames()
+    out, count, _ = _through_files(archive, have, tmp_path)
+    assert count == len(dropped)
+    names = tarfile.open(fileobj=io.BytesIO(out)).getnames()
     for index, v1 in enumerate(ids):
         assert (f"{v1}/layer.tar" in names) == (index not in dropped)
         assert f"{v1}/json" in names
     assert "manifest.json" in names
 
 
-def test_an_unrecognised_directory_counts_as_the_top_layer_and_is_kept() -> None:
+def test_an_unrecognised_directory_counts_as_the_top_layer_and_is_kept(tmp_path) -> None:
     """Only the top chain's presence can drop it, and that implies every layer is there."""
     archive, ids = legacy_archive(DIFF_IDS)
     spoiled = archive.replace(b'"Cmd":null', b'"Cmd":[""]')  # no lower v1 ID matches now
-    out = io.BytesIO()
     have = set(layerfilter.chain_ids(DIFF_IDS)[:2])
-    assert layerfilter.filter_archive(io.BytesIO(spoiled), out, DIFF_IDS, have) == 0
+    assert _through_files(spoiled, have, tmp_path)[1:] == (0, len(spoiled))
+
+
+def test_as_a_script_it_filters_stdin_to_stdout() -> None:
+    """How a pull runs it on the docker-machine: `docker save | python3 -c SOURCE SPEC`."""
+    import subprocess
+    import sys
+
+    archive, ids = legacy_archive(DIFF_IDS)
+    have = set(layerfilter.chain_ids(DIFF_IDS)[:1])
+    spec = json.dumps({"layers": DIFF_IDS, "present": sorted(have)})
+    source = open(layerfilter.__file__).read()
+    done = subprocess.run([sys.executable, "-c", source, spec], input=archive,
+                          capture_output=True, check=True)
+    assert done.stdout == _through_pipes(archive, have)[0]
+    names = tarfile.open(fileobj=io.BytesIO(done.stdout)).getnames()
+    assert f"{ids[0]}/layer.tar" not in names and f"{ids[1]}/layer.tar" in names
 
 
 def test_oci_blobs_are_named_by_diff_id() -> None:
@@ -156,7 +171,7 @@ def _through_files(archive: bytes, have: set[str], tmp_path,
 @pytest.mark.parametrize("through", ["pipes", "files"])
 @pytest.mark.parametrize("present", [0, 1, 2, 3])
 def test_the_fd_filter_keeps_headers_and_data_byte_for_byte(through, present, tmp_path) -> None:
-    """Same decisions as filter_archive; what it keeps is the original bytes, unchanged."""
+    """What it keeps is the original bytes, unchanged, whether spliced or copied."""
     archive, ids = legacy_archive(DIFF_IDS)
     have = set(layerfilter.chain_ids(DIFF_IDS)[:present])
     out, dropped, sent = (_through_pipes(archive, have) if through == "pipes"
