@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
     from remote_docker.transport.engine_load import SocketLoad
 
-CHUNK = 1 << 20
 PIPE = -1  # subprocess.PIPE, whose module is imported only once the save has started
 # The inventories run while `docker save` writes the image out (its first bytes take
 # ~0.6 s for 100 MiB): they may be late, as long as they end before that; the save
@@ -229,7 +228,21 @@ class LocalEngine:
     def save(self, name: str) -> Piped:
         return Piped([self.docker, "save", name], dict(self.env))
 
-    def load(self) -> ProcessLoad:
+    def load(self) -> ProcessLoad | SocketLoad:
+        """A load on the engine's socket, where the client's environment says which it is
+        (``transport.engine_load``: no client in the stream); else the client's own."""
+        from remote_docker.transport import engine_load
+        from remote_docker.transport.local import engine_socket
+
+        path = engine_socket(self.env)
+        if path:
+            try:
+                return engine_load.SocketLoad(path)
+            except engine_load.NoEngine:
+                pass
+        return self.client_load()
+
+    def client_load(self) -> ProcessLoad:
         import subprocess
 
         return ProcessLoad(subprocess.Popen([self.docker, "load", "-q"], stdin=subprocess.PIPE,
@@ -312,9 +325,9 @@ class RemoteEngine:
         try:
             return engine_load.SocketLoad(docker_socket.forward(self.master))
         except (ConnectionFailed, ConfigError, engine_load.NoEngine):
-            return self.session_load()
+            return self.client_load()
 
-    def session_load(self) -> ProcessLoad:
+    def client_load(self) -> ProcessLoad:
         return ProcessLoad(self._session("docker load -q", PIPE, PIPE))
 
     def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
@@ -385,8 +398,8 @@ def _check(step: str, status: int, err: bytes, where: str) -> None:
 
 
 def _ready(load: ProcessLoad | SocketLoad,
-           remote: RemoteEngine) -> ProcessLoad | SocketLoad:
-    """``load`` once its engine reads; a session's ``docker load`` if no engine answered."""
+           engine: LocalEngine | RemoteEngine) -> ProcessLoad | SocketLoad:
+    """``load`` once its engine reads; a ``docker load`` client if no engine answered."""
     from remote_docker.transport import engine_load
 
     try:
@@ -394,9 +407,9 @@ def _ready(load: ProcessLoad | SocketLoad,
         return load
     except engine_load.NoEngine:
         load.kill()
-        return remote.session_load()
+        return engine.client_load()
     except engine_load.Refused as exc:
-        raise TransferFailed(f"docker load on {remote.label} failed: {exc}") from None
+        raise TransferFailed(f"docker load on {engine.label} failed: {exc}") from None
 
 
 def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
@@ -433,23 +446,26 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
 
 def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
              filtered: bool, progress: Progress) -> Outcome:
+    from remote_docker import layerfilter
+
     started = time.monotonic()
     layers_sent = _missing(image, present) if filtered else len(image.diff_ids)
     tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
     save = load = None
-    count = 0
     try:
         save = remote.save(image, present, filtered)
         load = local.load()
-        fd = save.stdout.fileno()
-        while chunk := os.read(fd, CHUNK):
-            load.proc.stdin.write(chunk)
-            count += len(chunk)
-            tick(len(chunk))
+        load = _ready(load, local)
+        for fd in (save.stdout.fileno(), load.fileno()):
+            widen_pipe(fd)
+        try:  # spliced on, as a push is; the docker-machine dropped what is here already
+            _, count = layerfilter.filter_fds(save.stdout.fileno(), load.fileno(),
+                                              image.diff_ids, present if filtered else set(),
+                                              tick, load.framed)
+        except (OSError, EOFError, ValueError) as exc:
+            raise _explain(exc, save, remote.label, load, local.label) from None
         _check("docker save", *_finish(save), remote.label)
         _check("docker load", *load.finish(), local.label)
-    except BrokenPipeError as exc:
-        raise _explain(exc, save, remote.label, load, local.label) from None
     except BaseException:
         _kill(save)
         if load is not None:

@@ -1,4 +1,4 @@
-"""`docker load` as one HTTP request on the docker-machine's engine socket.
+"""`docker load` as one HTTP request on an engine's own socket.
 
 Why not ``ssh host docker load``: that puts a docker client on the
 docker-machine between sshd and the engine, and every byte of a push then
@@ -9,13 +9,14 @@ reads it and writes it again, chunk-encoded, into the engine's socket. On a
 ControlMaster already forwards a workstation socket to the remote engine's
 (``docker_socket``), so sshd can write straight into the engine: the request
 is the client's own (``POST /images/load?quiet=1``, a chunked tar body), sent
-by the push itself.
+by the push itself. A pull does the same with the workstation's engine, when
+its socket is certain (``transport.local.engine_socket``).
 
 ``Expect: 100-continue`` tells, before a byte of the archive is sent, that an
 engine is really there: a master that cannot open the channel (sshd refuses
 streamlocal forwarding, the socket is elsewhere on the docker-machine) just
-closes the connection, and the push then falls back on ``docker load`` in a
-session. A body cut short (Ctrl-C, ``kill -9``, a failed save) has no final
+closes the connection, and the transfer then falls back on a ``docker load``
+client. A body cut short (Ctrl-C, ``kill -9``, a failed save) has no final
 chunk, so the engine's read fails and nothing is loaded, as with the client.
 """
 
@@ -50,8 +51,8 @@ def response_error(data: bytes) -> str | None:
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        return "the docker-machine's engine gave no answer" if not data.strip() else \
-            "the docker-machine's engine answered with something other than HTTP"
+        return "the engine gave no answer" if not data.strip() else \
+            "the engine answered with something other than HTTP"
     headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(b":") for l in lines[1:])}
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
         body = _dechunk(body)
@@ -144,7 +145,7 @@ class SocketLoad:
             self.sock.sendall(LAST_CHUNK)
             said = response_error(self._rest())
         except OSError as exc:
-            said = f"the connection to the docker-machine's engine broke: {exc}"
+            said = f"the connection to the engine broke: {exc}"
         finally:
             self.sock.close()
         return (0, b"") if said is None else (1, said.encode())

@@ -51,6 +51,30 @@ def local_client_env(argv: list[str], env: dict | os._Environ = os.environ) -> d
     return client_env
 
 
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def engine_socket(client_env: dict | os._Environ) -> str | None:
+    """The unix socket the local client would talk to, where that is certain: DOCKER_HOST's
+    ``unix://`` path, or the default socket when no context is chosen. None for anything
+    else (tcp, ssh, a context): then only the client itself knows, and it is used."""
+    host = client_env.get("DOCKER_HOST")
+    if host:
+        return host[len("unix://"):] if host.startswith("unix://") else None
+    if client_env.get("DOCKER_CONTEXT"):
+        return None
+    import json
+
+    from remote_docker.hostkeys import docker_config_dir
+
+    try:
+        with open(os.path.join(docker_config_dir(client_env), "config.json"), "rb") as f:
+            current = json.load(f).get("currentContext")
+    except (OSError, ValueError, AttributeError):  # none, or not one the client could use
+        current = None
+    return DEFAULT_SOCKET if current in (None, "", "default") else None
+
+
 def exec_local_docker(argv: list[str], why: str, env: dict | os._Environ = os.environ,
                       own: str | None = None) -> None:
     """Replace this process with the local docker client; never returns."""

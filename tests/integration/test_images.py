@@ -127,6 +127,28 @@ def test_without_the_engine_s_socket_a_push_loads_through_a_docker_load_session(
     assert image_id(run_dm, parent) == ws_image_id(parent)
 
 
+def test_a_pull_through_a_docker_context_loads_with_the_client(family, ws_dir) -> None:
+    """A pull writes into the workstation engine's socket when the client's environment
+    names it; where a docker context does, only the client knows, so `docker load` gets
+    the stream. Same image either way; only the socket's request frames its body."""
+    _, child = family
+    assert run_ws(["remote-docker", "push", child]).returncode == 0
+    assert run_ws(["remote-docker", "local", "image", "rm", child]).returncode == 0
+    framed = run_ws(["remote-docker", "pull", child])
+    assert framed.returncode == 0, framed.stderr
+    assert run_ws(["remote-docker", "local", "image", "rm", child]).returncode == 0
+    contexts = {"DOCKER_CONFIG": str(Path(ws_dir) / "docker-config")}
+    made = run_ws(["remote-docker", "local", "context", "create", "ws-engine", "--docker",
+                   f"host={layout.WS_DOCKER_HOST}"], env=contexts)
+    assert made.returncode == 0, made.stderr
+    plain = run_ws(["remote-docker", "pull", child],
+                   env={**contexts, "DOCKER_CONTEXT": "ws-engine", "REMOTE_DOCKER_LOCAL_HOST": ""})
+    assert plain.returncode == 0 and plain.stderr == b"", plain.stderr
+    assert b"1 of 3 layers sent" in plain.stdout
+    assert CHANGED <= sent_bytes(plain.stdout) < sent_bytes(framed.stdout) <= 1.05 * CHANGED
+    assert ws_image_id(child) == image_id(run_dm, child)
+
+
 @pytest.mark.parametrize("verb, where", [("push", b"the workstation"),
                                          ("pull", b"dm@127.0.0.2")])
 def test_unknown_image_is_one_line(bed, verb: str, where: bytes) -> None:
@@ -151,19 +173,19 @@ def test_no_local_docker_client_is_one_line(bed) -> None:
     assert b"no local docker client on PATH" in done.stderr
 
 
-def _remote_load_running() -> bool:
-    """dm's engine unpacks a load into its tmp (or a `docker load` client of dm's runs,
-    where the push falls back on one): the push is streaming."""
+def _load_running(user: str, data_root: str) -> bool:
+    """The receiving engine (data root) unpacks a load into its tmp, or a `docker load`
+    client of the receiving user's runs (where a transfer falls back on one)."""
+    unpacking = f"{data_root}/tmp/docker-import-".encode()
     for entry in os.listdir("/proc"):
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             owner = os.stat(f"/proc/{entry}").st_uid
         except OSError:
             continue
-        if argv[:2] == [b"docker", b"load"] and owner == _uid(layout.DM_USER):
+        if argv[:2] == [b"docker", b"load"] and owner == _uid(user):
             return True
-        if argv[0] == b"docker-untar" and any(a.startswith(b"/var/lib/docker/tmp/docker-import-")
-                                              for a in argv[1:]):
+        if argv[0] == b"docker-untar" and any(a.startswith(unpacking) for a in argv[1:]):
             return True
     return False
 
@@ -174,26 +196,43 @@ def _uid(user: str) -> int:
     return pwd.getpwnam(user).pw_uid
 
 
-def test_ctrl_c_during_a_push_loads_nothing_and_leaves_nothing(names, ws_dir) -> None:
+@pytest.mark.parametrize("verb", ["push", "pull"])
+def test_ctrl_c_during_a_transfer_loads_nothing_and_leaves_nothing(verb, names, ws_dir) -> None:
     big = f"{names}:big"
     build_ws(Path(ws_dir), big, "FROM busybox:latest\n"
              "RUN head -c 100000000 /dev/urandom > /big.bin\n")
     from remote_docker import testbed
 
-    push = subprocess.Popen(testbed.ws_command(["remote-docker", "push", big]),
-                            env=testbed.ws_env(), cwd=layout.home(layout.WS_USER),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    if verb == "pull":
+        assert run_ws(["remote-docker", "push", big]).returncode == 0
+        assert run_ws(["remote-docker", "local", "image", "rm", big]).returncode == 0
+        receiver, sender = layout.WS_USER, layout.DM_USER
+        data_root = str(layout.WS_DOCKER_DATA_ROOT)
+        received = ws_image_id
+    else:
+        receiver, sender = layout.DM_USER, layout.WS_USER
+        data_root = "/var/lib/docker"
+        received = lambda tag: image_id(run_dm, tag)  # noqa: E731
+    transfer = subprocess.Popen(testbed.ws_command(["remote-docker", verb, big]),
+                                env=testbed.ws_env(), cwd=layout.home(layout.WS_USER),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while not _remote_load_running() and push.poll() is None and time.monotonic() < deadline:
+    while not _load_running(receiver, data_root) and transfer.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.005)
-    push.send_signal(signal.SIGINT)
-    out, err = push.communicate(timeout=60)
-    assert push.returncode == 130, (out, err)
+    transfer.send_signal(signal.SIGINT)
+    out, err = transfer.communicate(timeout=60)
+    assert transfer.returncode == 130, (out, err)
     assert out == b""
-    assert image_id(run_dm, big) == ""
-    leftovers = subprocess.run(["pgrep", "-u", layout.WS_USER, "-f", f"save {big}"],
-                               capture_output=True)
+    assert received(big) == ""
+    deadline = time.monotonic() + 30
+    while True:  # the sender's `docker save` ends once its reader is gone
+        leftovers = subprocess.run(["pgrep", "-u", sender, "-f", f"save {big}"],
+                                   capture_output=True)
+        if leftovers.stdout == b"" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert leftovers.stdout == b""
 
 

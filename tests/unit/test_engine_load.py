@@ -137,8 +137,8 @@ def test_a_cut_archive_sends_no_last_chunk_and_says_why(engine) -> None:
     (b"HTTP/1.1 200 OK\r\nContent-Length: 35\r\n\r\n" + LOADED, None),
     (final("500 Internal Server Error", b'{"message":"no space left"}'), "no space left"),
     (b"HTTP/1.1 502 Bad Gateway\r\n\r\n", "Bad Gateway"),
-    (b"", "the docker-machine's engine gave no answer"),
-    (b"SSH-2.0-OpenSSH\r\n", "the docker-machine's engine answered with something other than HTTP"),
+    (b"", "the engine gave no answer"),
+    (b"SSH-2.0-OpenSSH\r\n", "the engine answered with something other than HTTP"),
 ])
 def test_response_verdicts(reply: bytes, said: str | None) -> None:
     assert engine_load.response_error(reply) == said

@@ -33,3 +33,26 @@ def test_nothing_configured_leaves_the_default_socket(tmp_path) -> None:
     env["REMOTE_DOCKER_CONFIG"] = str(tmp_path / "c.toml")
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     assert local_client_env(["ps"], env)["DOCKER_HOST"] == ENGINE
+
+
+@pytest.mark.parametrize("env, config, socket", [
+    ({"DOCKER_HOST": ENGINE}, None, "/run/ws-docker.sock"),
+    ({"DOCKER_HOST": "tcp://1.2.3.4:2375"}, None, None),
+    ({"DOCKER_HOST": "ssh://dm@host"}, None, None),
+    ({"DOCKER_CONTEXT": "rootless"}, None, None),
+    ({}, None, "/var/run/docker.sock"),
+    ({}, '{"currentContext": "default"}', "/var/run/docker.sock"),
+    ({}, '{"currentContext": "rootless"}', None),
+    ({}, "not json", "/var/run/docker.sock"),
+])
+def test_a_load_writes_to_the_engine_socket_only_where_it_is_certain(env, config, socket,
+                                                                     tmp_path) -> None:
+    """A pull writes into the workstation engine's socket itself (no client in the
+    stream) only where the client would talk to that very socket; with a context or
+    a remote DOCKER_HOST it leaves the load to the client."""
+    from remote_docker.transport.local import engine_socket
+
+    if config is not None:
+        (tmp_path / "config.json").write_text(config)
+    assert engine_socket({"HOME": "/nonexistent", "DOCKER_CONFIG": str(tmp_path), **env}) \
+        == socket
