@@ -9,6 +9,11 @@ same connection; its bytes are the size of `docker save`'s stream. A third
 column, the baseline with `zstd -1` on both ends, tells whether compressing
 on the wire would pay on this link.
 
+Then pulls, as information (the issue sets no target for them): with both
+versions on the docker-machine and neither on the workstation, each round
+pulls v1 by ours and by `ssh dm docker save | docker load`, alternating, and
+removes it from the workstation's engine after each.
+
 Bytes for ours are what its summary line reports: all it wrote into the
 forwarded engine socket (or the pipe of a `docker load` session).
 """
@@ -30,6 +35,7 @@ MiB = 1 << 20
 BIG = 99 * MiB
 CHANGED = 1 * MiB
 ROUNDS = 7
+PULL_ROUNDS = 5
 COLUMNS = ("ours", "save|load", "save|zstd|load")
 
 
@@ -76,16 +82,28 @@ class Images:
         return int(measure.capture(f"size of {tag}", ws_command(["sh", "-c", script]),
                                    _ws_env()).strip())
 
-    def ours(self, tag: str) -> tuple[float, int]:
+    def ours(self, tag: str, verb: str = "push") -> tuple[float, int]:
         started = time.perf_counter()
-        out = measure.capture(f"remote-docker push {tag}",
-                              ws_command([str(layout.SHIM_DIR / "remote-docker"), "push", tag]),
+        out = measure.capture(f"remote-docker {verb} {tag}",
+                              ws_command([str(layout.SHIM_DIR / "remote-docker"), verb, tag]),
                               ws_env())
         seconds = time.perf_counter() - started
         found = re.search(r"(\d+) bytes", out)
         if not found:
-            raise MeasurementFailed("remote-docker push", [], 0, f"no byte count in {out!r}")
+            raise MeasurementFailed(f"remote-docker {verb}", [], 0, f"no byte count in {out!r}")
         return seconds, int(found.group(1))
+
+    def pull_baseline(self, tag: str) -> float:
+        script = (f"ssh -S {_socket()} -o BatchMode=yes {layout.DM_HOST} docker save {tag} | "
+                  f"{self.client} load -q")
+        started = time.perf_counter()
+        measure.capture(f"save|load {tag}", ws_command(["sh", "-c", script]), _ws_env())
+        return time.perf_counter() - started
+
+    def clear_ws(self, *versions: str) -> None:
+        for version in versions:
+            measure.capture("rmi", ws_command([self.client, "image", "rm",
+                                               f"{self.name}:{version}"]), _ws_env(), check=False)
 
     def baseline(self, tag: str, zstd: bool) -> float:
         ssh = f"ssh -S {_socket()} -o BatchMode=yes {layout.DM_HOST}"
@@ -105,9 +123,7 @@ class Images:
 
     def remove(self) -> None:
         self.clear_dm()
-        for version in ("v1", "v2"):
-            measure.capture("rmi", ws_command([self.client, "image", "rm",
-                                               f"{self.name}:{version}"]), _ws_env(), check=False)
+        self.clear_ws("v1", "v2")
 
 
 def measure_images(results: dict, say: Callable[[str], None]) -> None:
@@ -136,16 +152,35 @@ def measure_images(results: dict, say: Callable[[str], None]) -> None:
         for column, zstd in (("save|load", False), ("save|zstd|load", True)):
             sent[column] = {"first": images.save_bytes(v1, zstd),
                             "rebuild": images.save_bytes(v2, zstd)}
+        pulls = measure_pulls(images, v1, say)
     finally:
         images.remove()
         shutil.rmtree(scratch, ignore_errors=True)
     results["images"] = {
         "big_bytes": BIG, "changed_bytes": CHANGED, "rounds": ROUNDS,
         "times": {c: {s: measure.summary(t) for s, t in steps.items()} for c, steps in times.items()},
-        "bytes": sent,
+        "bytes": sent, "pull": pulls,
     }
     for line in table(results["images"]):
         say(line)
+
+
+def measure_pulls(images: Images, v1: str, say: Callable[[str], None]) -> dict:
+    """Pulls of v1 into a workstation engine that has neither version (the pushes left
+    both on the docker-machine), by ours and by the baseline in alternating order."""
+    images.clear_ws("v1", "v2")
+    times: dict[str, list[float]] = {"ours": [], "save|load": []}
+    sent = 0
+    say(f"images: {PULL_ROUNDS} rounds of pull, per column …")
+    for round_number in range(PULL_ROUNDS):
+        for column in sorted(times, reverse=round_number % 2 == 1):
+            if column == "ours":
+                seconds, sent = images.ours(v1, "pull")
+            else:
+                seconds = images.pull_baseline(v1)
+            times[column].append(seconds)
+            images.clear_ws("v1")
+    return {"times": {c: measure.summary(t) for c, t in times.items()}, "bytes": sent}
 
 
 def table(found: dict) -> list[str]:
@@ -156,6 +191,12 @@ def table(found: dict) -> list[str]:
         lines.append(f"{column:<16}{steps['first']['median']:>16.2f}"
                      f"{sent.get('first', '-'):>12}{steps['rebuild']['median']:>18.2f}"
                      f"{sent.get('rebuild', '-'):>12}")
+    pull = found.get("pull")
+    if pull:
+        ours, base = pull["times"]["ours"], pull["times"]["save|load"]
+        lines.append(f"pull (info): ours {ours['median']:.2f} s ({pull['bytes']} bytes), "
+                     f"ssh save | load {base['median']:.2f} s; paired by round "
+                     f"{1 / measure.paired_speedup(ours, base):.2f}x the time")
     return lines
 
 
