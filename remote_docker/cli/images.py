@@ -62,6 +62,8 @@ def run(verb: str, args: list[str]) -> int:
 
 def summary(verb: str, outcome) -> str:
     """One line a person reads and a test parses: `… N bytes …` is what was sent."""
+    from remote_docker.build_context import human_size  # docker's own sizes, as `docker images`
+
     direction = "to the docker-machine" if verb == "push" else "to the workstation"
     if outcome.noop:
         return (f"{outcome.name}: already {direction.replace('to the ', 'on the ')} "
@@ -69,11 +71,7 @@ def summary(verb: str, outcome) -> str:
     kept = outcome.layers - outcome.layers_sent
     return (f"{outcome.name}: {verb}ed {direction}, {outcome.layers_sent} of {outcome.layers} "
             f"layers sent ({kept} already there), {outcome.bytes_sent} bytes "
-            f"({_mib(outcome.bytes_sent)}) in {outcome.seconds:.1f} s")
-
-
-def _mib(count: int) -> str:
-    return f"{count / (1 << 20):.1f} MiB"
+            f"({human_size(outcome.bytes_sent)}) in {outcome.seconds:.1f} s")
 
 
 def progress_bar(enabled: bool):
