@@ -13,7 +13,9 @@ import sys
 import time
 
 from remote_docker import testbed
+from remote_docker.testbed import layout
 
+EXAMPLE = layout.SRC_DIR / "examples" / "compose-demo"  # ws may read the bed's copy
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
 
@@ -74,6 +76,25 @@ def main() -> int:
           "&& printf 'FROM busybox\\nCOPY note.txt /\\nCMD cat /note.txt\\n' > Dockerfile "
           "&& docker build -q -t rd-demo-app . >/dev/null && docker run --rm rd-demo-app "
           "&& docker rmi -f rd-demo-app >/dev/null"])
+    show("Images travel between the workstation's engine and the docker-machine, "
+         "no registry: only the layers the other side lacks",
+         ["sh", "-c", "mkdir -p ~/demo/img && cd ~/demo/img "
+          "&& printf 'FROM busybox\\nRUN head -c 5000000 /dev/urandom > /data\\n' > Dockerfile "
+          "&& remote-docker local build -q -t rd-demo-img:1 . >/dev/null 2>&1 "
+          "&& remote-docker push rd-demo-img:1 "
+          "&& printf 'FROM rd-demo-img:1\\nRUN echo two > /version\\n' > Dockerfile "
+          "&& remote-docker local build -q -t rd-demo-img:2 . >/dev/null 2>&1 "
+          "&& remote-docker push rd-demo-img:2; "
+          "docker rmi rd-demo-img:1 rd-demo-img:2 >/dev/null; "
+          "remote-docker local rmi rd-demo-img:1 rd-demo-img:2 >/dev/null"])
+    show("docker compose with the project on the workstation: its bind mounts, env files "
+         "and build context are the workstation's",
+         ["sh", "-c", f"rm -rf ~/demo/compose && cp -r {EXAMPLE} ~/demo/compose "
+          "&& cd ~/demo/compose && docker compose up -d >/dev/null 2>&1 "
+          "&& for i in 1 2 3 4 5 6 7 8 9 10; do [ -s data/greeting.txt ] && break; sleep 0.5; "
+          "done; cat data/greeting.txt && docker compose ps && remote-docker mounts "
+          "&& docker compose down >/dev/null 2>&1 && remote-docker mounts "
+          "&& echo '(down: no mounts left)'"])
     show("Published ports reach the workstation's own localhost",
          ["sh", "-c", "docker run -d --rm --name rd-demo-web -p 8080:80 busybox sh -c "
           "'echo served by a remote container > /tmp/index.html; httpd -f -p 80 -h /tmp' "
