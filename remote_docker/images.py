@@ -412,12 +412,36 @@ def _ready(load: ProcessLoad | SocketLoad,
         raise TransferFailed(f"docker load on {engine.label} failed: {exc}") from None
 
 
+def _splice(image: Image, save: subprocess.Popen, load: ProcessLoad | SocketLoad,
+            present: set[str], tick: Callable[[int], None], sender: str, receiver: str) -> int:
+    """Stream ``save``'s archive into ``load`` without the layers in ``present`` (the
+    receiver's), spliced pipe to pipe; the bytes written. Both ends must then say they
+    succeeded, each named by its engine in the error when not."""
+    from remote_docker import layerfilter
+
+    for fd in (save.stdout.fileno(), load.fileno()):
+        widen_pipe(fd)  # a wake-up per MiB for save, filter and ssh, not per 64 KiB
+    try:
+        _, sent = layerfilter.filter_fds(save.stdout.fileno(), load.fileno(),
+                                         image.diff_ids, present, tick, load.framed)
+    except (OSError, EOFError, ValueError) as exc:
+        raise _explain(exc, save, sender, load, receiver) from None
+    _check("docker save", *_finish(save), sender)
+    _check("docker load", *load.finish(), receiver)
+    return sent
+
+
+def _abandon(save: subprocess.Popen | None, load: ProcessLoad | SocketLoad | None) -> None:
+    """A transfer failed or was interrupted: cut both ends, so the load sees no end."""
+    _kill(save)
+    if load is not None:
+        load.kill()
+
+
 def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
              progress: Progress,
              begun: tuple[subprocess.Popen, ProcessLoad | SocketLoad] | None = None) -> Outcome:
     """One image; ``begun``: its save and the remote load, already started."""
-    from remote_docker import layerfilter
-
     started = time.monotonic()
     layers_sent = _missing(image, present)
     tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
@@ -425,20 +449,10 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
     try:
         save = save or local.save(image.name)
         load = load or remote.load()
-        load = _ready(load, remote)
-        for fd in (save.stdout.fileno(), load.fileno()):
-            widen_pipe(fd)  # a wake-up per MiB for save, filter and ssh, not per 64 KiB
-        try:
-            _, sent = layerfilter.filter_fds(save.stdout.fileno(), load.fileno(),
-                                             image.diff_ids, present, tick, load.framed)
-        except (OSError, EOFError, ValueError) as exc:
-            raise _explain(exc, save, local.label, load, remote.label) from None
-        _check("docker save", *_finish(save), local.label)
-        _check("docker load", *load.finish(), remote.label)
+        load = _ready(load, remote)  # assigned first: a refusal must still close it
+        sent = _splice(image, save, load, present, tick, local.label, remote.label)
     except BaseException:
-        _kill(save)
-        if load is not None:
-            load.kill()
+        _abandon(save, load)
         raise
     return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, sent,
                    time.monotonic() - started)
@@ -446,8 +460,6 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
 
 def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
              filtered: bool, progress: Progress) -> Outcome:
-    from remote_docker import layerfilter
-
     started = time.monotonic()
     layers_sent = _missing(image, present) if filtered else len(image.diff_ids)
     tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
@@ -456,20 +468,12 @@ def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
         save = remote.save(image, present, filtered)
         load = local.load()
         load = _ready(load, local)
-        for fd in (save.stdout.fileno(), load.fileno()):
-            widen_pipe(fd)
-        try:  # spliced on, as a push is; the docker-machine dropped what is here already
-            _, count = layerfilter.filter_fds(save.stdout.fileno(), load.fileno(),
-                                              image.diff_ids, present if filtered else set(),
-                                              tick, load.framed)
-        except (OSError, EOFError, ValueError) as exc:
-            raise _explain(exc, save, remote.label, load, local.label) from None
-        _check("docker save", *_finish(save), remote.label)
-        _check("docker load", *load.finish(), local.label)
+        # the docker-machine dropped what is here already; an archive it could not
+        # filter (no python3 there) is passed on whole, as the summary counts it
+        count = _splice(image, save, load, present if filtered else set(), tick,
+                        remote.label, local.label)
     except BaseException:
-        _kill(save)
-        if load is not None:
-            load.kill()
+        _abandon(save, load)
         raise
     return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, count,
                    time.monotonic() - started)
