@@ -122,6 +122,12 @@ def main_status(args: list[str]) -> int:
               f"(ControlMaster {master.path})\n")
     out.write(f"docker:     server {versions.server}, client {versions.client} "
               f"(on {machine.spec})\n")
+    from remote_docker.transport import docker_socket
+
+    remote = docker_socket.forwarded_to(master)
+    if remote:  # made by compose or a push: where their API calls go
+        out.write(f"engine:     {remote} on {machine.spec}, forwarded to "
+                  f"{docker_socket.socket_path(master)}\n")
     mounts = live_mount_lines()
     out.write("mounts:     " + ("\n            ".join(mounts) if mounts else "none") + "\n")
     return 0

@@ -10,6 +10,13 @@ each connection to the remote ``/var/run/docker.sock`` as a
 (``ssh -O forward -L local.sock:remote.sock``, PROTOCOL.mux's
 MUX_C_OPEN_FWD).  A connection then costs one channel open, no login.
 
+Which remote socket: the one the docker-machine's own docker client talks to
+(its ``DOCKER_HOST``, ``DOCKER_CONTEXT`` or current context, as the shim's
+commands see them), asked once when the forward is made. A rootless engine
+(``unix:///run/user/1000/docker.sock``) next to a rootful one is then the
+engine ``docker images`` lists, not whichever listens at the default path;
+``REMOTE_DOCKER_REMOTE_SOCKET`` overrides the answer.
+
 The forward belongs to the master: it is shared by every caller, lives as
 long as the master does, and goes with it.  The socket sits beside the
 control socket in the private runtime directory (0700), because whoever can
@@ -26,9 +33,50 @@ REMOTE_SOCKET = "/var/run/docker.sock"
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with its NUL
 
 
+# The current context's endpoint; for the default context that is DOCKER_HOST, or the
+# default socket. A client too old for a bare `context inspect` (< 20.10) prints nothing.
+ENDPOINT_SCRIPT = ("docker context inspect --format '{{.Endpoints.docker.Host}}' "
+                   "2>/dev/null </dev/null")
+
+
 def remote_socket(env: dict | os._Environ) -> str:
-    """The engine's socket on the docker-machine (REMOTE_DOCKER_REMOTE_SOCKET overrides)."""
+    """The engine's socket on the docker-machine as configured: REMOTE_DOCKER_REMOTE_SOCKET,
+    else the default (``forward`` asks the docker-machine's client which it really is)."""
     return env.get("REMOTE_DOCKER_REMOTE_SOCKET") or REMOTE_SOCKET
+
+
+def endpoint_socket(status: int, host: str, label: str) -> str:
+    """The socket path in the docker-machine client's endpoint ``host`` (what
+    ``ENDPOINT_SCRIPT`` printed, with its exit ``status``); the default when it said
+    nothing (no client there, or one without contexts)."""
+    host = host.strip()
+    if status != 0 or not host:
+        return REMOTE_SOCKET
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host[len("unix://"):]
+    raise ConfigError(f"the docker client on {label} talks to {host}, not to a unix socket "
+                      "this connection can forward: set REMOTE_DOCKER_REMOTE_SOCKET to the "
+                      "engine's socket there")
+
+
+def discover(master: ControlMaster) -> str:
+    """The socket the docker-machine's own docker client uses (``endpoint_socket``)."""
+    status, out = master.capture(ENDPOINT_SCRIPT)
+    if status == 255:
+        raise ConnectionFailed(f"lost the connection to {master.machine.spec} while asking "
+                               "where its docker engine listens")
+    return endpoint_socket(status, out.decode("utf-8", "replace"), master.machine.spec)
+
+
+def forwarded_to(master: ControlMaster) -> str | None:
+    """The remote socket of the master's live forward (for ``status``); None if none."""
+    path = socket_path(master)
+    try:
+        with open(path + ".remote", encoding="utf-8") as f:
+            remote = f.read().strip()
+    except OSError:
+        return None
+    return remote if remote and socket_answers(path) else None
 
 
 def socket_path(master: ControlMaster) -> str:
@@ -61,7 +109,10 @@ def forward(master: ControlMaster) -> str:
             os.unlink(path)  # left by a master that is gone: ssh would not bind over it
         except FileNotFoundError:
             pass
-        _request(master, path, remote_socket(master.env))
+        remote = master.env.get("REMOTE_DOCKER_REMOTE_SOCKET") or discover(master)
+        _request(master, path, remote)
+        with open(path + ".remote", "w", encoding="utf-8") as f:
+            f.write(remote + "\n")
     return path
 
 

@@ -127,6 +127,52 @@ def test_without_the_engine_s_socket_a_push_loads_through_a_docker_load_session(
     assert image_id(run_dm, parent) == ws_image_id(parent)
 
 
+@pytest.fixture
+def dm_context(bed):
+    """dm's docker client switched to a context of its own, on the socket path it yields
+    (which the test makes); ws's master restarted before and after, so the forward is made
+    afresh and asks dm's client again, and everything of it undone afterwards."""
+    name = f"rdctx-{uuid.uuid4().hex[:8]}"
+    link = f"/tmp/{name}.sock"
+    assert run_dm(["docker", "context", "create", name, "--docker",
+                   f"host=unix://{link}"]).returncode == 0
+    assert run_dm(["docker", "context", "use", name]).returncode == 0
+    run_ws(["remote-docker", "disconnect"])
+    try:
+        yield link
+    finally:
+        run_dm(["docker", "context", "use", "default"])
+        run_dm(["docker", "context", "rm", "-f", name])
+        run_dm(["rm", "-f", link])
+        run_ws(["remote-docker", "disconnect"])
+
+
+def test_a_push_goes_to_the_engine_dm_s_own_client_uses(family, dm_context) -> None:
+    """dm's docker talks to the socket its current context names (a rootless engine's, say):
+    the push writes there too, and `status` says so; not to /var/run/docker.sock."""
+    parent, _ = family
+    assert run_dm(["ln", "-s", "/var/run/docker.sock", dm_context]).returncode == 0
+    pushed = run_ws(["remote-docker", "push", parent])
+    assert pushed.returncode == 0, pushed.stderr
+    assert b"1 of 2 layers sent" in pushed.stdout
+    assert image_id(run_dm, parent) == ws_image_id(parent)
+    status = run_ws(["remote-docker", "status"])
+    assert f"engine:     {dm_context} on ".encode() in status.stdout, status.stdout
+
+
+def test_a_push_to_an_engine_that_is_not_there_fails_and_loads_nothing(family,
+                                                                         dm_context) -> None:
+    """dm's context names a socket no engine listens on: one line, and nothing goes into
+    the engine at the default path, where dm's `docker images` could never show it."""
+    parent, _ = family
+    pushed = run_ws(["remote-docker", "push", parent])
+    assert pushed.returncode != 0 and pushed.stdout == b""
+    assert len(pushed.stderr.decode().strip().splitlines()) == 1, pushed.stderr
+    assert b"Traceback" not in pushed.stderr
+    assert run_dm(["docker", "context", "use", "default"]).returncode == 0
+    assert image_id(run_dm, parent) == ""
+
+
 def test_a_pull_through_a_docker_context_loads_with_the_client(family, ws_dir) -> None:
     """A pull writes into the workstation engine's socket when the client's environment
     names it; where a docker context does, only the client knows, so `docker load` gets
