@@ -486,9 +486,19 @@ def _require(names: list[str], found: Inventory, where: str) -> list[Image]:
     return [found.images[n] for n in names]  # type: ignore[misc]
 
 
-def _already(image: Image, other: Inventory) -> bool:
-    there = other.images.get(image.name)
-    return there is not None and there.id == image.id
+def _each(images: list[Image], receiver: Inventory,
+          send: Callable[[Image], Outcome]) -> list[Outcome]:
+    """Send each image the receiver lacks, in order; what one sends, the next need
+    not: a child image listed after its parent sends only its own layers."""
+    outcomes = []
+    for image in images:
+        there = receiver.images.get(image.name)
+        if there is not None and there.id == image.id:
+            outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
+            continue
+        outcomes.append(send(image))
+        receiver.chains.update(_chains(image.diff_ids))
+    return outcomes
 
 
 def _both(local: LocalEngine, remote: RemoteEngine, names: list[str],
@@ -540,16 +550,13 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
         raise
     try:
         ours, theirs = _both(local, remote, names, receiver_is_remote=True)
-        images = _require(names, ours, local.label)
-        outcomes = []
-        for image in images:
-            if _already(image, theirs):
-                outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
-                continue
+
+        def send(image: Image) -> Outcome:
+            nonlocal early
             started, early = (early if image.name == names[0] else None), None
-            outcomes.append(push_one(image, local, remote, theirs.chains, progress, started))
-            theirs.chains.update(_chains(image.diff_ids))
-        return outcomes
+            return push_one(image, local, remote, theirs.chains, progress, started)
+
+        return _each(_require(names, ours, local.label), theirs, send)
     finally:
         if early is not None:
             _kill(early[0])
@@ -561,12 +568,6 @@ def pull(names: list[str], env: dict | os._Environ = os.environ,
     """Bring images from the docker-machine's engine to the workstation's."""
     local, remote = LocalEngine(env), RemoteEngine(env)
     ours, found = _both(local, remote, names, receiver_is_remote=False)
-    images = _require(names, found, remote.label)
-    outcomes = []
-    for image in images:
-        if _already(image, ours):
-            outcomes.append(Outcome(image.name, image.id, len(image.diff_ids), 0, 0, 0.0))
-            continue
-        outcomes.append(pull_one(image, local, remote, ours.chains, found.has_python, progress))
-        ours.chains.update(_chains(image.diff_ids))
-    return outcomes
+    return _each(_require(names, found, remote.label), ours,
+                 lambda image: pull_one(image, local, remote, ours.chains, found.has_python,
+                                        progress))
