@@ -266,3 +266,38 @@ def reads_stdin(cmd: DockerCommand) -> bool:
     if c in ("secret create", "config create"):
         return True
     return c not in NO_STDIN
+
+
+# distribution/reference's grammar (regexp.go), which the engine applies to every name
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = (r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+           r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])"
+           r"(?::[0-9]+)?")
+_REFERENCE = (rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+              r"(?::[\w][\w.-]{0,127})?"
+              r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+
+
+def image_reference_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an image (docker's words), or None if it can.
+
+    Checked here, before any engine is asked, because an engine's answer to a
+    malformed name reads like a failure of the engine itself ("no such image:
+    …: invalid reference format"), not like the typing mistake it is. An image
+    ID, short or ``sha256:…``, fits the same grammar.
+    """
+    import re
+
+    lowercase = "invalid reference format: repository name must be lowercase"
+    if not re.fullmatch(_REFERENCE, name):
+        return lowercase if re.fullmatch(_REFERENCE, name.lower()) else "invalid reference format"
+    repository = name.split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    first, _, rest = repository.partition("/")
+    is_domain = rest and ("." in first or ":" in first or first == "localhost")
+    if not is_domain and first != first.lower():
+        return lowercase
+    if len(repository) > 255:
+        return "invalid reference format: repository name must not be more than 255 characters"
+    return None

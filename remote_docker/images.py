@@ -143,8 +143,10 @@ def parse_inventory(names: list[str], text: str,
 
     known = known or {}
     lines = text.splitlines()
-    if len(lines) > 1 and lines[1] == "unreachable":
-        raise EngineUnreachable(_last_line("\n".join(lines[2:]).encode()) or "no reply")
+    answers = lines[1:len(names) + 1]
+    if "unreachable" in answers:  # the script stops at the first name the engine fails on
+        at = answers.index("unreachable") + 2
+        raise EngineUnreachable(_last_line("\n".join(lines[at:]).encode()) or "no reply")
     if len(lines) < len(names) + 2 or lines[len(names) + 1] != "---":
         raise TransferFailed("could not list the images of the engine: unexpected answer")
     images: dict[str, Image | None] = {}
@@ -479,6 +481,15 @@ def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
                    time.monotonic() - started)
 
 
+def _check_names(names: list[str]) -> None:
+    from remote_docker.dockercli import image_reference_problem
+
+    for name in names:
+        problem = image_reference_problem(name)
+        if problem:
+            raise UsageError(f"{name!r} is not an image name: {problem}")
+
+
 def _require(names: list[str], found: Inventory, where: str) -> list[Image]:
     missing = [n for n in names if found.images[n] is None]
     if missing:
@@ -540,6 +551,7 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
     ``transport.local.start_save`` before it imports this module).
     """
     try:
+        _check_names(names)
         local = LocalEngine(env)
         save = save or local.save(names[0])  # first of all: its first bytes take longest
         remote = RemoteEngine(env)
@@ -566,6 +578,7 @@ def push(names: list[str], env: dict | os._Environ = os.environ,
 def pull(names: list[str], env: dict | os._Environ = os.environ,
          progress: Progress = _no_progress) -> list[Outcome]:
     """Bring images from the docker-machine's engine to the workstation's."""
+    _check_names(names)
     local, remote = LocalEngine(env), RemoteEngine(env)
     ours, found = _both(local, remote, names, receiver_is_remote=False)
     return _each(_require(names, found, remote.label), ours,

@@ -205,6 +205,14 @@ def test_unknown_image_is_one_line(bed, verb: str, where: bytes) -> None:
     assert done.stderr.startswith(b"remote-docker: no such image on " + where), done.stderr
 
 
+@pytest.mark.parametrize("verb", ["push", "pull"])
+def test_a_malformed_name_is_one_line_that_says_so(bed, verb: str) -> None:
+    done = run_ws(["remote-docker", verb, "busybox:latest", "bad name!"])
+    assert done.returncode != 0 and done.stdout == b""
+    assert done.stderr == (b"remote-docker: 'bad name!' is not an image name: "
+                           b"invalid reference format\n"), done.stderr
+
+
 def test_unreachable_local_engine_is_one_line(bed) -> None:
     done = run_ws(["remote-docker", "push", "busybox:latest"],
                   env={"REMOTE_DOCKER_LOCAL_HOST": "unix:///nonexistent/docker.sock"})

@@ -51,3 +51,27 @@ def test_explicit_endpoint() -> None:
 def test_image_positional_after_value_option() -> None:
     c = d.parse(["run", "--name", "busybox", "alpine", "--name"])
     assert c.positionals == [(2, "alpine")]
+
+
+@pytest.mark.parametrize("name", [
+    "busybox", "busybox:latest", "my_app.dir", "library/debian:stable-slim",
+    "registry.example.com:5000/team/app:v1.2_rc-3", "localhost/app", "[::1]:5000/app",
+    "1723688d4e41", "sha256:" + "a" * 64, "app@sha256:" + "0" * 64, "Registry.Example/app",
+])
+def test_image_references_docker_accepts(name: str) -> None:
+    assert d.image_reference_problem(name) is None
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("bad name!", "invalid reference format"),
+    ("x:", "invalid reference format"),
+    ("a//b", "invalid reference format"),
+    ("-q", "invalid reference format"),
+    ("app@sha256:abc", "invalid reference format"),
+    ("Busybox", "invalid reference format: repository name must be lowercase"),
+    ("Team/app", "invalid reference format: repository name must be lowercase"),
+    ("a" * 256, "invalid reference format: repository name must not be more than 255 "
+                "characters"),
+])
+def test_image_references_docker_refuses(name: str, problem: str) -> None:
+    assert d.image_reference_problem(name) == problem

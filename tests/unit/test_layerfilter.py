@@ -115,6 +115,12 @@ def test_inventory_parsing() -> None:
         images.parse_inventory(["a:1"], "python3\n")
 
 
+def test_an_engine_failing_on_a_later_name_is_its_error_not_an_odd_answer() -> None:
+    text = f"python3\nsha256:abc 1234 {json.dumps(DIFF_IDS)}\nunreachable\nno space left\n"
+    with pytest.raises(images.EngineUnreachable, match="no space left"):
+        images.parse_inventory(["a:1", "b:1"], text)
+
+
 def _through_pipes(archive: bytes, have: set[str],
                    framed: bool = False) -> tuple[bytes, int, int]:
     """filter_fds from a pipe to a pipe (so splice is used), fed and drained by threads;
