@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from remote_docker import dockerignore, tarstream
 from remote_docker.dockercli import DockerCommand
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError
 
 STDIN = object()  # `-f -`: the Dockerfile is read from stdin as the stream starts
 
@@ -165,11 +165,11 @@ def localise(cmd: DockerCommand, env, show_progress: bool):
     if context == "-" or is_url(context):
         return None
     if not os.path.exists(context):
-        raise UsageError(f'unable to prepare context: path "{context}" not found', 1)
+        raise DockerError(f'unable to prepare context: path "{context}" not found')
     context_dir = os.path.realpath(context)
     if not os.path.isdir(context_dir):
-        raise UsageError(f"unable to prepare context: context must be a directory: "
-                         f"{os.path.abspath(context)}", 1)
+        raise DockerError(f"unable to prepare context: context must be a directory: "
+                          f"{os.path.abspath(context)}")
     files = [o for o in cmd.options if o.name in ("-f", "--file") and o.value is not None]
     given = files[-1].value if files else ""
     relative, extra, extra_name = _dockerfile(context_dir, given)
@@ -196,8 +196,8 @@ def _dockerfile(context_dir: str, given: str) -> tuple[str, bytes | object | Non
         return "Dockerfile", None, ""
     absolute = os.path.abspath(given)
     if not os.path.lexists(absolute):
-        raise UsageError("unable to prepare context: unable to evaluate symlinks in Dockerfile "
-                         f"path: lstat {absolute}: no such file or directory", 1)
+        raise DockerError("unable to prepare context: unable to evaluate symlinks in Dockerfile "
+                          f"path: lstat {absolute}: no such file or directory")
     resolved = os.path.realpath(absolute)
     relative = os.path.relpath(resolved, context_dir)
     if relative != ".." and not relative.startswith("../"):
@@ -206,5 +206,5 @@ def _dockerfile(context_dir: str, given: str) -> tuple[str, bytes | object | Non
         with open(given, "rb") as f:
             content = f.read()
     except OSError as exc:
-        raise UsageError(f"unable to open Dockerfile: {(exc.strerror or exc)}".lower(), 1) from None
+        raise DockerError(f"unable to open Dockerfile: {(exc.strerror or exc)}".lower()) from None
     return "", content, _random_name()

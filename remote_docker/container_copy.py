@@ -21,7 +21,7 @@ import urllib.parse
 from remote_docker import tarstream
 from remote_docker.build_context import human_size
 from remote_docker.dockercli import DockerCommand
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError, UsageError
 from remote_docker.forward import Plan
 
 MODE_DIR = 1 << 31      # Go's os.ModeDir
@@ -95,9 +95,9 @@ def prepare(src_path: str, src_is_dir: bool, src_rebase: str,
     if dst_exists and dst_is_dir:
         return dst_path, None
     if dst_exists and src_is_dir:
-        raise UsageError("cannot copy directory", 1)
+        raise DockerError("cannot copy directory")
     if not dst_exists and not src_is_dir and _trailing(dst_path):
-        raise UsageError("no such directory", 1)
+        raise DockerError("no such directory")
     return dst_dir, (src_base, dst_base)
 
 
@@ -167,24 +167,42 @@ def resolve_local(path: str) -> str:
     return preserve(os.path.abspath(path), path)
 
 
+def eval_symlinks(path: str) -> str:
+    """Go's ``filepath.EvalSymlinks``: ``path`` cleaned, with every link resolved; a
+    component that is not there is Go's error, naming the path as far as resolved."""
+    resolved = os.path.realpath(path)
+    probe = ""
+    for part in resolved.split("/")[1:]:
+        probe += "/" + part
+        try:
+            os.lstat(probe)
+        except OSError as exc:
+            raise DockerError(f"lstat {probe}: {(exc.strerror or str(exc)).lower()}") from None
+    return resolved
+
+
 def source_info(path: str, follow: bool) -> tuple[str, bool, str]:
-    """``CopyInfoSourcePath``: (resolved path, is a directory, rebase name)."""
+    """``CopyInfoSourcePath``: (resolved path, is a directory, rebase name).
+
+    Without ``-L``, docker resolves the parent's links and appends the last
+    element with a ``/`` of its own (``ResolveHostSourcePath``), so what its
+    error names for ``/x`` is ``//x``: the same string here.
+    """
     if follow:
-        resolved = os.path.realpath(path)
-        if not os.path.lexists(resolved):
-            raise UsageError(f"lstat {resolved}: no such file or directory", 1)
-        resolved, rebase = rebase_name(path, resolved)
+        resolved, rebase = rebase_name(path, eval_symlinks(path))
+        shown = resolved
     else:
-        parent, base = os.path.split(path)
-        resolved = os.path.join(os.path.realpath(parent or "."), base)
+        parent, base = path[:path.rfind("/") + 1], path[path.rfind("/") + 1:]
+        real_parent = eval_symlinks(parent or ".")
+        shown = real_parent + "/" + base
+        resolved = os.path.join(real_parent, base)
         rebase = os.path.basename(os.path.normpath(path)) \
             if _trailing(path) and os.path.basename(os.path.normpath(path)) != \
             os.path.basename(os.path.normpath(resolved)) else ""
     try:
         st = os.lstat(resolved)
     except OSError as exc:
-        raise UsageError(f"lstat {resolved.rstrip('/') or '/'}: "
-                         f"{(exc.strerror or str(exc)).lower()}", 1) from None
+        raise DockerError(f"lstat {shown}: {(exc.strerror or str(exc)).lower()}") from None
     return resolved, os.path.isdir(resolved) if follow else _is_dir(st), rebase
 
 
@@ -232,9 +250,9 @@ def destination_info(path: str) -> tuple[str, bool, bool]:
         except FileNotFoundError:
             parent = split_dir_entry(path)[0]
             if not os.path.exists(parent):
-                raise UsageError(f"stat {parent}: no such file or directory", 1) from None
+                raise DockerError(f"stat {parent}: no such file or directory") from None
             if not os.path.isdir(parent):
-                raise UsageError("not a directory", 1) from None
+                raise DockerError("not a directory") from None
             return path, False, False
         import stat
 
@@ -242,7 +260,7 @@ def destination_info(path: str) -> tuple[str, bool, bool]:
             return path, True, stat.S_ISDIR(st.st_mode)
         target = os.readlink(path)
         path = target if target.startswith("/") else os.path.join(split_dir_entry(path)[0], target)
-    raise UsageError(f"too many symlinks in {path}", 1)
+    raise DockerError(f"too many symlinks in {path}")
 
 
 class Extraction:
@@ -338,9 +356,9 @@ def _make_room(path: str, is_dir: bool) -> None:
         return
     existing_dir = stat.S_ISDIR(st.st_mode)
     if existing_dir and not is_dir:
-        raise UsageError(f"cannot overwrite directory {path!r} with non-directory", 1)
+        raise DockerError(f"cannot overwrite directory {path!r} with non-directory")
     if not existing_dir and is_dir:
-        raise UsageError(f"cannot overwrite non-directory {path!r} with directory", 1)
+        raise DockerError(f"cannot overwrite non-directory {path!r} with directory")
     if not existing_dir:
         os.unlink(path)
 
@@ -378,8 +396,7 @@ def _to_container(master, container: str, dst: str, src: str, follow: bool, arch
     if st.exists and st.is_symlink:
         dst_path, st = _follow(master, container, dst, st)
     if st.exists and st.mode & (MODE_DEVICE | MODE_IRREGULAR):
-        raise UsageError(f'destination "{container}:{dst}" must be a directory or a regular file',
-                         1)
+        raise DockerError(f'destination "{container}:{dst}" must be a directory or a regular file')
     resolved, is_dir, rebase = source_info(src_abs, follow)
     target_dir, rename = prepare(resolved, is_dir, rebase, dst_path, st.exists,
                                  st.exists and st.is_dir)
@@ -395,7 +412,7 @@ def _from_container(master, container: str, src: str, dst: str, follow: bool):
     dst_abs = resolve_local(dst)
     parent = os.path.dirname(os.path.normpath(dst_abs))
     if not os.path.exists(parent):
-        raise UsageError(f'invalid output path: directory "{parent}" does not exist', 1)
+        raise DockerError(f'invalid output path: directory "{parent}" does not exist')
     rebase = ""
     if follow:
         st = stat_container_path(master, container, src)

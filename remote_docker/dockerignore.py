@@ -11,7 +11,7 @@ sent, even when a pattern names them.
 import os
 import re
 
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError
 
 # Characters filepath.Match gives no meaning but a regexp would: escaped.
 _ESCAPE = frozenset(".+()|{}$")
@@ -54,8 +54,8 @@ def read(context_dir: str) -> list[str]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise UsageError(f"failed to read .dockerignore: {(exc.strerror or str(exc)).lower()}",
-                         1) from None
+        reason = (exc.strerror or str(exc)).lower()
+        raise DockerError(f"failed to read .dockerignore: {reason}") from None
     return parse(data.decode("utf-8", "surrogateescape"))
 
 
@@ -79,7 +79,7 @@ class Pattern:
         self.exclusion = pattern.startswith("!")
         if self.exclusion:
             if len(pattern) == 1:
-                raise UsageError('illegal exclusion pattern: "!"', 1)
+                raise DockerError('illegal exclusion pattern: "!"')
             pattern = pattern[1:]
         self.text = pattern
         self.dirs = pattern.split("/")
@@ -120,7 +120,7 @@ def _to_regexp(pattern: str) -> str:
     try:
         re.compile(out)
     except re.error:
-        raise UsageError(f"syntax error in pattern: {pattern}", 1) from None
+        raise DockerError(f"syntax error in pattern: {pattern}") from None
     return out
 
 

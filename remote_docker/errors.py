@@ -26,6 +26,7 @@ class RemoteDockerError(Exception):
     """An expected failure: a message for the user and the status to exit with."""
 
     status = ExitStatus.ERROR
+    bare = False  # printed without the ``<prog>:`` prefix (``DockerError``)
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -38,6 +39,18 @@ class UsageError(RemoteDockerError):
     """Bad input from the user: a malformed host, a missing file, an unknown flag."""
 
     status = ExitStatus.USAGE
+
+
+class DockerError(UsageError):
+    """A failure docker's own CLI reports, in docker's words and with its status 1.
+
+    Printed as docker prints it, without our ``<prog>:`` prefix: a user's
+    scripts and eyes should see what a local docker would have said
+    ("unable to prepare context: …", "lstat /x: no such file or directory").
+    """
+
+    status = ExitStatus.ERROR
+    bare = True
 
 
 class ConfigError(RemoteDockerError):

@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError
 
 CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
@@ -65,20 +65,26 @@ class TarWriter:
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
         else:
             return  # sockets: docker cannot archive them either, and skips them
-        self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-        if info.type == tarfile.REGTYPE and info.size:
-            self._copy(path, info.size)
+        if info.type != tarfile.REGTYPE or not info.size:
+            self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+            return
+        try:  # before its header: a file that cannot be read leaves no half entry
+            f = open(path, "rb")
+        except OSError as exc:
+            raise DockerError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+        with f:
+            self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+            self._copy(f, info.size)
 
-    def _copy(self, path: str, size: int) -> None:
+    def _copy(self, f: BinaryIO, size: int) -> None:
         """Exactly ``size`` bytes: a file that shrank meanwhile is padded, one that grew cut."""
         left = size
-        with open(path, "rb") as f:
-            while left:
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                self._write(chunk)
-                left -= len(chunk)
+        while left:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            self._write(chunk)
+            left -= len(chunk)
         if left:
             self._write(bytes(left))
         if size % BLOCK:
@@ -95,16 +101,13 @@ def walk(root: str, decide: Callable[[str, os.stat_result], tuple[bool, bool]],
 
     ``decide(name, lstat)`` says whether to yield an entry and whether to
     descend into it (a directory excluded by .dockerignore may still hold an
-    exception).  An unreadable directory is docker's error, worded as docker's.
+    exception).  A directory that cannot be listed ends the walk, in Go's words.
     """
     here = os.path.join(root, relative) if relative else root
     try:
         entries = sorted(os.scandir(here), key=lambda e: e.name)
     except OSError as exc:
-        raise UsageError(f"error checking context: can't stat '{here}'"
-                         if not isinstance(exc, PermissionError) else
-                         f"error checking context: 'no permission to read from '{here}''",
-                         1) from None
+        raise DockerError(f"open {here}: {(exc.strerror or str(exc)).lower()}") from None
     for entry in entries:
         name = f"{relative}/{entry.name}" if relative else entry.name
         st = entry.stat(follow_symlinks=False)

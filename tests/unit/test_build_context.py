@@ -6,9 +6,9 @@ import tarfile
 
 import pytest
 
-from remote_docker import build_context, container_copy, dockerignore
+from remote_docker import build_context, container_copy, dockerignore, tarstream
 from remote_docker.cli.docker_build import build_argv, tag_for_directory
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError, UsageError
 
 
 def matcher(*patterns: str) -> dockerignore.PatternMatcher:
@@ -157,3 +157,44 @@ def test_stat_response_is_parsed() -> None:
     reply = b"HTTP/1.1 200 OK\r\nX-Docker-Container-Path-Stat: " + stat + b"\r\n\r\n"
     assert container_copy.parse_stat(reply).is_dir
     assert not container_copy.parse_stat(b"HTTP/1.1 404 Not Found\r\n\r\n").exists
+
+
+@pytest.mark.parametrize("path, follow, said", [
+    ("/rd-nonexistent", False, "lstat //rd-nonexistent: no such file or directory"),
+    ("/rd-nonexistent", True, "lstat /rd-nonexistent: no such file or directory"),
+    ("/rd-nonexistent/", False, "lstat /rd-nonexistent: no such file or directory"),
+    ("/tmp/rd-nonexistent/.", False, "lstat /tmp/rd-nonexistent: no such file or directory"),
+    ("/etc/hostname/", False, "lstat /etc/hostname/: not a directory"),
+])
+def test_cp_source_errors_name_the_path_as_docker_does(path: str, follow: bool,
+                                                       said: str) -> None:
+    """docker appends the last element to its resolved parent with a '/' of its own."""
+    with pytest.raises(DockerError) as raised:
+        container_copy.source_info(path, follow)
+    assert raised.value.message == said and raised.value.status == 1
+
+
+def test_a_file_that_cannot_be_opened_adds_no_half_entry(tmp_path) -> None:
+    path = tmp_path / "gone"
+    path.write_bytes(b"x" * 10)
+    st = os.lstat(path)
+    path.unlink()  # between the walk's stat and the read, as a race would have it
+    out = io.BytesIO()
+    writer = tarstream.TarWriter(out)
+    with pytest.raises(DockerError, match=f"open {path}: no such file or directory"):
+        writer.add(str(path), "gone", st)
+    assert out.getvalue() == b"" and writer.sent == 0
+
+
+def test_docker_s_own_errors_are_printed_bare_and_ours_with_the_prefix(capsys) -> None:
+    from remote_docker.cli import guarded
+
+    def fail(exc):
+        def run():
+            raise exc
+        return run
+
+    assert guarded("docker", fail(DockerError("cannot copy directory"))) == 1
+    assert guarded("docker", fail(UsageError("no docker-machine configured"))) == 125
+    assert capsys.readouterr().err == ("cannot copy directory\n"
+                                       "docker: no docker-machine configured\n")
