@@ -65,6 +65,40 @@ class BuildContext:
 
         return tarstream.walk(self.context_dir, decide)
 
+    def validate(self) -> None:
+        """docker's ``ValidateContextDirectory``, before anything is sent, as the docker CLI
+        does it: a directory that cannot be listed (even an ignored one: Go lists it before
+        asking) or a file that cannot be opened is docker's error, and the remote build never
+        starts, instead of failing halfway or building with part of its context."""
+        matcher = dockerignore.PatternMatcher(dockerignore.read(self.context_dir))
+
+        def check(path: str, name: str) -> None:
+            try:
+                entries = sorted(os.scandir(path), key=lambda e: e.name)
+            except FileNotFoundError:
+                raise DockerError(f"error checking context: file ('{path}') not found or "
+                                  "excluded by .dockerignore") from None
+            except OSError:
+                raise DockerError(f"error checking context: can't stat '{path}'") from None
+            if matcher.matches(name):  # the root is "." (a pattern "*" skips it all)
+                return
+            for entry in entries:
+                below = f"{name}/{entry.name}" if name != "." else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    check(entry.path, below)
+                elif entry.is_symlink() or matcher.matches(below):
+                    continue
+                elif not stat.S_ISFIFO(entry.stat(follow_symlinks=False).st_mode):
+                    try:
+                        os.close(os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK))
+                    except PermissionError:
+                        raise DockerError("error checking context: no permission to read "
+                                          f"from '{entry.path}'") from None
+                    except OSError:
+                        pass
+
+        check(self.context_dir, ".")
+
     def write(self, out: BinaryIO) -> None:
         """Stream the context as a tar into ``out`` (the remote docker's stdin)."""
         if self.extra_dockerfile is STDIN:
@@ -86,6 +120,9 @@ class BuildContext:
                                     b".dockerignore\n" + self._extra_line(), None)
                 self._add_bytes(writer, self.extra_name, self.extra_dockerfile, None)
             writer.close()
+        except BaseException:  # changed since validate(): the build must fail, not go on
+            writer.abort()
+            raise
         finally:
             self.sent = writer.sent
             if progress:
@@ -175,6 +212,7 @@ def localise(cmd: DockerCommand, env, show_progress: bool):
     relative, extra, extra_name = _dockerfile(context_dir, given)
     build = BuildContext(context_dir, relative, extra, extra_name, show_progress,
                          report=env.get("REMOTE_DOCKER_REPORT_BYTES", "") not in ("", "0"))
+    build.validate()
     name_in_tar = extra_name or relative
     args = list(cmd.args)
     args[index] = "-"

@@ -94,6 +94,16 @@ class TarWriter:
         self._write(bytes(2 * BLOCK))
         self.out.flush()
 
+    def abort(self) -> None:
+        """End the stream so that its reader fails: a block whose checksum is wrong. A tar
+        cut between two entries reads as a whole (shorter) archive: a build would go on
+        with part of its context."""
+        try:
+            self.out.write(b"\xff" * BLOCK)
+            self.out.flush()
+        except OSError:  # the reader is gone already
+            pass
+
 
 def walk(root: str, decide: Callable[[str, os.stat_result], tuple[bool, bool]],
          relative: str = "") -> Iterator[tuple[str, str, os.stat_result]]:

@@ -109,6 +109,34 @@ def test_missing_context_is_never_the_docker_machines(ws_dir) -> None:
     assert missing.stderr.strip().endswith(b'path "/nonexistent-rdbuild" not found')
 
 
+@pytest.mark.parametrize("unreadable, ignore", [("sub/secret", ""), ("cache", "cache\n")])
+def test_an_unreadable_context_entry_is_docker_s_error_and_nothing_is_built(
+        ws_dir, names, unreadable: str, ignore: str) -> None:
+    """A file ws cannot read, or a directory it cannot list (even an ignored one: docker
+    lists before it matches), stops the build before anything is sent, in docker's words."""
+    ctx = os.path.join(ws_dir, "ctx")
+    os.makedirs(os.path.join(ctx, "sub"))
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nCOPY . /ctx\n")
+    with open(os.path.join(ctx, ".dockerignore"), "w") as f:
+        f.write(ignore)
+    path = os.path.join(ctx, unreadable)
+    if ignore:
+        os.makedirs(path)
+    else:
+        with open(path, "w") as f:
+            f.write("secret\n")
+    own(ws_dir)
+    os.chmod(path, 0)
+    tag = names()
+    ours = run_ws(["docker", "build", "-t", tag, "."], cwd=ctx, timeout=300)
+    local = run_ws(["remote-docker", "local", "build", "-t", tag, "."], cwd=ctx, timeout=300)
+    assert ours.returncode == local.returncode == 1, (ours.stderr, local.stderr)
+    assert ours.stderr.splitlines() == local.stderr.splitlines()[-1:], ours.stderr
+    assert ours.stdout == b""  # the remote build never started: nothing was sent
+    assert run_dm(["docker", "image", "inspect", tag]).returncode != 0
+
+
 def test_build_me_tags_with_the_directory_name(ws_dir) -> None:
     tag = f"{PREFIX}me-{uuid.uuid4().hex[:6]}"
     project = os.path.join(ws_dir, tag.upper() + " !")

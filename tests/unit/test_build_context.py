@@ -186,6 +186,42 @@ def test_a_file_that_cannot_be_opened_adds_no_half_entry(tmp_path) -> None:
     assert out.getvalue() == b"" and writer.sent == 0
 
 
+def test_an_aborted_stream_fails_its_reader_instead_of_ending_early(tmp_path) -> None:
+    (tmp_path / "a").write_bytes(b"a")
+    out = io.BytesIO()
+    writer = tarstream.TarWriter(out)
+    writer.add(str(tmp_path / "a"), "a")
+    cut = out.getvalue()
+    writer.abort()
+    with tarfile.open(fileobj=io.BytesIO(cut)) as whole:  # what a cut stream looks like
+        assert whole.getnames() == ["a"]
+    # Go's archive/tar (the engine's reader) ends at a zero block and fails at a bad one;
+    # on the bed, `docker build -` built from the cut archive and refused the aborted one
+    last = out.getvalue()[len(cut):]
+    assert len(last) == tarfile.BLOCKSIZE
+    with pytest.raises(tarfile.InvalidHeaderError):
+        tarfile.TarInfo.frombuf(last, "utf-8", "surrogateescape")
+
+
+def test_validate_stops_at_what_docker_stops_at(tmp_path, monkeypatch) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    (tmp_path / "fifo.d").mkdir()
+    os.mkfifo(tmp_path / "fifo.d" / "pipe")  # never opened: it would hang
+    (tmp_path / "link").symlink_to("/nonexistent")  # never followed
+    build = build_context.BuildContext(str(tmp_path), "Dockerfile", None, "", False)
+    build.validate()
+    refused = str(tmp_path / "fifo.d" / "z")
+    (tmp_path / "fifo.d" / "z").write_text("z")
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda p, *a: (_ for _ in ()).throw(PermissionError(13, "x"))
+                        if p == refused else real_open(p, *a))
+    with pytest.raises(DockerError) as raised:
+        build.validate()
+    assert raised.value.message == f"error checking context: no permission to read from '{refused}'"
+    (tmp_path / ".dockerignore").write_text("fifo.d\n")
+    build.validate()  # an ignored directory is listed, but what is in it is not opened
+
+
 def test_docker_s_own_errors_are_printed_bare_and_ours_with_the_prefix(capsys) -> None:
     from remote_docker.cli import guarded
 
