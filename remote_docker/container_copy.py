@@ -329,12 +329,35 @@ def extract_all(tar: tarfile.TarFile, first: tarfile.TarInfo, dest: str,
         if member.isdir():
             directories.append(member)
         if member.name not in ("", ".") or not member.isdir():
-            tar.extract(member, real_dest, set_attrs=not member.isdir())
+            try:
+                tar.extract(member, real_dest, set_attrs=not member.isdir())
+            except OSError as exc:
+                raise _go_error(_creating(member), path, exc) from None
         member = tar.next()
     for directory in reversed(directories):
         path = os.path.join(real_dest, directory.name)
-        tar.utime(directory, path)
-        tar.chmod(directory, path)
+        try:
+            tar.utime(directory, path)
+            tar.chmod(directory, path)
+        except OSError as exc:
+            raise _go_error("chmod", path, exc) from None
+
+
+def _creating(member: tarfile.TarInfo) -> str:
+    """The call docker's ``createTarFile`` makes for such an entry: its error's first word."""
+    if member.isdir():
+        return "mkdir"
+    if member.issym():
+        return "symlink"
+    if member.islnk():
+        return "link"
+    return "open" if member.isreg() else "mknod"
+
+
+def _go_error(call: str, path: str, exc: OSError) -> DockerError:
+    """An OSError in Go's words (``*PathError``): ``open /x: permission denied``."""
+    reason = (exc.strerror or str(exc)).lower()
+    return DockerError(f"{call} {exc.filename or path}: {reason}")
 
 
 def _inside(real_dest: str, name: str) -> str:
@@ -360,7 +383,10 @@ def _make_room(path: str, is_dir: bool) -> None:
     if not existing_dir and is_dir:
         raise DockerError(f"cannot overwrite non-directory {path!r} with directory")
     if not existing_dir:
-        os.unlink(path)
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            raise _go_error("remove", path, exc) from None
 
 
 # -- the plan ----------------------------------------------------------------------------

@@ -201,6 +201,27 @@ def test_cp_into_existing_file_dir_rules_and_stdout_tar(ws_dir, names) -> None:
     assert not os.path.exists(os.path.join(ws_dir, "x"))
 
 
+@pytest.mark.parametrize("src, dst", [("/etc", "ro/x"), ("/etc/passwd", "ro/"),
+                                      ("/etc/passwd", "/proc/rdbuild-nope")])
+def test_cp_errors_on_the_workstation_side_are_a_local_docker_s(ws_dir, names, src: str,
+                                                                 dst: str) -> None:
+    """What cannot be written here (a read-only directory, /proc) is docker's one line."""
+    container = names()
+    os.makedirs(os.path.join(ws_dir, "ro"))
+    own(ws_dir)
+    os.chmod(os.path.join(ws_dir, "ro"), 0o555)
+    assert run_ws(["docker", "create", "--name", container, "busybox"]).returncode == 0
+    made = run_ws(["remote-docker", "local", "create", "--name", container, "busybox"])
+    assert made.returncode == 0, made.stderr
+    try:
+        ours = run_ws(["docker", "cp", f"{container}:{src}", dst], cwd=ws_dir)
+        local = run_ws(["remote-docker", "local", "cp", f"{container}:{src}", dst], cwd=ws_dir)
+    finally:
+        run_ws(["remote-docker", "local", "rm", container])
+    assert (ours.returncode, ours.stderr) == (local.returncode, local.stderr) != (0, b"")
+    assert ours.stderr.count(b"\n") == 1 and ours.stderr.startswith((b"mkdir ", b"open "))
+
+
 def tree(root: str) -> list[tuple]:
     out = []
     for base, dirs, files in sorted(os.walk(root)):
