@@ -6,6 +6,7 @@ and exit with their status; ``--traceback`` shows the Python traceback instead.
 """
 
 import importlib
+import os
 import sys
 
 from remote_docker.errors import ExitStatus, RemoteDockerError, UsageError
@@ -54,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.status
     except KeyboardInterrupt:
         return ExitStatus.SIGINT
+    except OSError as exc:
+        if traceback or os.environ.get("REMOTE_DOCKER_TRACEBACK"):
+            raise
+        from remote_docker.cli import os_error_line
+
+        sys.stderr.write(f"{PROG}: {os_error_line(exc)}\n")
+        return ExitStatus.ERROR
 
 
 def dispatch(args: list[str]) -> int:

@@ -234,3 +234,18 @@ def test_docker_s_own_errors_are_printed_bare_and_ours_with_the_prefix(capsys) -
     assert guarded("docker", fail(UsageError("no docker-machine configured"))) == 125
     assert capsys.readouterr().err == ("cannot copy directory\n"
                                        "docker: no docker-machine configured\n")
+
+
+def test_an_unforeseen_os_error_is_one_line_naming_the_file(capsys, monkeypatch) -> None:
+    from remote_docker.cli import guarded
+
+    def fail():
+        raise PermissionError(13, "Permission denied", "/home/ws/.config/remote-docker/x")
+
+    monkeypatch.delenv("REMOTE_DOCKER_TRACEBACK", raising=False)
+    assert guarded("docker", fail) == 1
+    assert capsys.readouterr().err == ("docker: /home/ws/.config/remote-docker/x: "
+                                       "permission denied\n")
+    monkeypatch.setenv("REMOTE_DOCKER_TRACEBACK", "1")
+    with pytest.raises(PermissionError):
+        guarded("docker", fail)
