@@ -13,7 +13,7 @@ import os
 
 from remote_docker import dockercli
 from remote_docker.dockercli import DockerCommand, Option
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError, ExitStatus, UsageError
 
 
 class Plan:
@@ -91,6 +91,8 @@ def plan(argv: list[str], env: dict | os._Environ, term: Terminal, cwd: str | No
         _localise_output(cmd, result)
     elif cmd.command == "load":
         _localise_input(cmd, result)
+    elif cmd.command == "import":
+        _localise_import(cmd, result)
     elif cmd.command == "build":
         _localise_iidfile(cmd, result)
         _localise_context(cmd, result, env, term)
@@ -137,6 +139,17 @@ def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ,
 
     ``translate`` False leaves ``-v``/``--mount`` alone (switched off, or ``exec``).
     """
+    try:
+        _localise_run_options(cmd, result, env, translate, cwd)
+    except DockerError:
+        raise
+    except UsageError as exc:  # a flag's file: docker's words, as its flag parsing says them
+        raise DockerError(f"docker: {exc.message}\n\nRun 'docker {cmd.command} --help' "
+                          "for more information", ExitStatus.USAGE) from None
+
+
+def _localise_run_options(cmd: DockerCommand, result: Plan, env: dict | os._Environ,
+                          translate: bool, cwd: str | None) -> None:
     replace: dict[int, list[str]] = {}
     for opt in cmd.options:
         if translate and opt.value is not None and opt.name in ("-v", "--volume", "--mount"):
@@ -215,10 +228,11 @@ def _localise_output(cmd: DockerCommand, result: Plan) -> None:
     if not outs or outs[-1].value is None:
         return
     target = outs[-1].value
-    parent = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(parent):
-        raise UsageError(f"failed to save: invalid output path: directory {parent!r} "
-                         "does not exist", 1)
+    parent = os.path.dirname(os.path.normpath(target))  # ValidateOutputPath: as typed
+    if parent not in ("", ".") and not os.path.exists(parent):
+        what = "save image" if cmd.command == "save" else "export container"
+        raise DockerError(f"failed to {what}: invalid output path: stat {parent}: "
+                          "no such file or directory")
     result.stdout_path = target
     result.tty = False
     result.argv = ["docker", *cmd.global_args, *cmd.path,
@@ -235,10 +249,29 @@ def _localise_input(cmd: DockerCommand, result: Plan) -> None:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise UsageError(f"open {path}: {_strerror(exc)}", 1) from None
+        raise DockerError(f"open {path}: {_strerror(exc)}") from None
     result.stdin, result.stdin_path, result.tty = "file", path, False
     result.argv = ["docker", *cmd.global_args, *cmd.path,
                    *_apply(cmd, {o.start: [] for o in ins})]
+
+
+def _localise_import(cmd: DockerCommand, result: Plan) -> None:
+    """``import FILE``: the workstation's file as the remote's stdin (``import -``). A URL
+    is fetched by the engine, as locally; ``-`` is our stdin already."""
+    if not cmd.positionals:
+        return
+    index, source = cmd.positionals[0]
+    if source == "-" or source.startswith(("http://", "https://")):
+        return
+    try:
+        with open(source, "rb"):
+            pass
+    except OSError as exc:
+        raise DockerError(f"open {source}: {_strerror(exc)}") from None
+    args = list(cmd.args)
+    args[index] = "-"
+    result.stdin, result.stdin_path, result.tty = "file", source, False
+    result.argv = ["docker", *cmd.global_args, *cmd.path, *args]
 
 
 def _localise_iidfile(cmd: DockerCommand, result: Plan) -> None:
@@ -254,20 +287,29 @@ def _strerror(exc: OSError) -> str:
 
 
 def _read_lines(path: str) -> list[str]:
+    """kvfile's lines: Go's bufio.ScanLines (``\\r\\n`` too), each valid UTF-8, the first
+    without its BOM."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
         raise UsageError(f"open {path}: {_strerror(exc)}", 125) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: invalid utf8 bytes", 125) from None
-    return text.lstrip("\ufeff").splitlines()
+    lines = []
+    for number, raw in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n")
+                                 else data.split(b"\n"), start=1):
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            listed = " ".join(str(b) for b in raw)
+            raise UsageError(f"invalid env file ({path}): invalid utf8 bytes at line "
+                             f"{number}: [{listed}]", 125) from None
+        lines.append(line.removeprefix("\ufeff") if number == 1 else line)
+    return lines
 
 
 def read_env_file(path: str, env: dict | os._Environ) -> dict[str, str]:
-    """Parse an env file exactly as docker's ``opts.ParseEnvFile`` does.
+    """Parse an env file exactly as docker's ``kvfile.Parse`` does.
 
     Lines are ``NAME=value`` (value taken literally, no quote processing) or a
     bare ``NAME`` (the workstation's value, skipped when unset); blank lines and
@@ -275,14 +317,15 @@ def read_env_file(path: str, env: dict | os._Environ) -> dict[str, str]:
     """
     pairs: dict[str, str] = {}
     for raw in _read_lines(path):
-        line = raw.lstrip(" \t")
+        line = raw.lstrip()
         if not line or line.startswith("#"):
             continue
         name, eq, value = line.partition("=")
         if not name:
-            raise UsageError(f"invalid environment variable: {line}", 125)
+            raise UsageError(f"invalid env file ({path}): no variable name on line '{line}'", 125)
         if any(c in name for c in " \t\n\v\f\r"):
-            raise UsageError(f"variable '{name}' contains whitespaces", 125)
+            raise UsageError(f"invalid env file ({path}): variable '{name}' contains "
+                             "whitespaces", 125)
         if eq:
             pairs[name] = value
         elif name in env:

@@ -261,3 +261,22 @@ def test_machines_lists_the_current_one_and_imports_ssh_contexts(ws_dir) -> None
     assert imported.returncode == 0
     assert re.search(rb"\n  rdbuild-ctx +ssh://dm@127.0.0.2\n", imported.stdout)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def test_export_and_import_use_workstation_files(ws_dir, names) -> None:
+    """`export -o FILE` writes here and `import FILE` reads here: a round trip of a
+    container's filesystem through a workstation file, as with a local docker."""
+    container, image = names(), names()
+    assert run_ws(["docker", "run", "--name", container, "busybox", "sh", "-c",
+                   "echo here > /marker"]).returncode == 0
+    exported = run_ws(["docker", "export", "-o", "fs.tar", container], cwd=ws_dir)
+    assert exported.returncode == 0, exported.stderr
+    assert os.path.getsize(os.path.join(ws_dir, "fs.tar")) > 100_000
+    imported = run_ws(["docker", "import", "-m", "from ws", "fs.tar", image], cwd=ws_dir)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith(b"sha256:")
+    ran = run_ws(["docker", "run", "--rm", image, "cat", "/marker"])
+    assert ran.stdout == b"here\n", ran.stderr
+    missing = run_ws(["docker", "import", "nope.tar"], cwd=ws_dir)
+    assert (missing.returncode, missing.stderr) == (
+        1, b"open nope.tar: no such file or directory\n")

@@ -3,7 +3,7 @@
 import pytest
 
 from remote_docker import forward
-from remote_docker.errors import UsageError
+from remote_docker.errors import DockerError, UsageError
 from remote_docker.forward import Terminal
 
 PIPES = Terminal(False, False, False)
@@ -50,10 +50,25 @@ def test_missing_env_file_is_one_line_error(tmp_path) -> None:
     assert "no such file" in err.value.message and err.value.status == 125
 
 
-def test_env_file_name_with_space_is_rejected(tmp_path) -> None:
-    (tmp_path / "e").write_text("BAD NAME=1\n")
-    with pytest.raises(UsageError, match="contains whitespaces"):
-        forward.plan(["run", "--env-file", str(tmp_path / "e"), "img"], {}, PIPES)
+@pytest.mark.parametrize("content, said", [
+    (b"BAD NAME=1\n", "variable 'BAD NAME' contains whitespaces"),
+    (b"=1\n", "no variable name on line '=1'"),
+    (b"\xef\xbb\xbfA=1\r\nB=\xff\n", "invalid utf8 bytes at line 2: [66 61 255]"),
+])
+def test_a_bad_env_file_is_docker_s_flag_error(tmp_path, content: bytes, said: str) -> None:
+    """kvfile's words inside cobra's frame, for the command as docker names it."""
+    (tmp_path / "e").write_bytes(content)
+    with pytest.raises(DockerError) as err:
+        forward.plan(["container", "run", "--env-file", str(tmp_path / "e"), "img"], {}, PIPES)
+    assert err.value.message == (f"docker: invalid env file ({tmp_path / 'e'}): {said}\n\n"
+                                 "Run 'docker run --help' for more information")
+    assert err.value.status == 125
+
+
+def test_an_env_file_s_bom_and_crlf_are_go_s(tmp_path) -> None:
+    (tmp_path / "e").write_bytes(b"\xef\xbb\xbfA=1\r\nB=2 \r\n")
+    p = forward.plan(["run", "--env-file", str(tmp_path / "e"), "img"], {}, PIPES)
+    assert p.env == {"A": "1", "B": "2 "}
 
 
 def test_label_file_becomes_labels(tmp_path) -> None:
@@ -66,6 +81,31 @@ def test_save_output_is_local(tmp_path) -> None:
     target = tmp_path / "img.tar"
     p = forward.plan(["save", "-o", str(target), "busybox"], {}, PIPES)
     assert p.argv == ["docker", "save", "busybox"] and p.stdout_path == str(target)
+
+
+def test_save_to_a_missing_directory_is_docker_s_error() -> None:
+    with pytest.raises(DockerError) as err:
+        forward.plan(["save", "-o", "rd-no-such-dir/x.tar", "busybox"], {}, PIPES)
+    assert err.value.message == ("failed to save image: invalid output path: stat "
+                                 "rd-no-such-dir: no such file or directory")
+    with pytest.raises(DockerError, match="^failed to export container: "):
+        forward.plan(["export", "--output=/rd-no-such-dir/x.tar", "c"], {}, PIPES)
+
+
+@pytest.mark.parametrize("source", ["-", "https://example.com/rootfs.tar"])
+def test_import_of_stdin_or_a_url_is_forwarded_as_it_is(source: str) -> None:
+    p = forward.plan(["import", source, "img:1"], {}, PIPES)
+    assert p.argv == ["docker", "import", source, "img:1"] and p.stdin_path is None
+
+
+def test_import_of_a_file_reads_the_workstation_s_file(tmp_path) -> None:
+    (tmp_path / "rootfs.tar").write_bytes(b"x")
+    p = forward.plan(["image", "import", "-m", "msg", str(tmp_path / "rootfs.tar"), "img:1"],
+                     {}, PIPES)
+    assert p.argv == ["docker", "image", "import", "-m", "msg", "-", "img:1"]
+    assert p.stdin == "file" and p.stdin_path == str(tmp_path / "rootfs.tar")
+    with pytest.raises(DockerError, match=f"^open {tmp_path}/none: no such file or directory$"):
+        forward.plan(["import", str(tmp_path / "none")], {}, PIPES)
 
 
 def test_load_input_is_local(tmp_path) -> None:
