@@ -19,7 +19,7 @@ import sys
 import time
 from typing import BinaryIO
 
-from remote_docker import dockerignore, tarstream
+from remote_docker import dockerignore, gofs, tarstream
 from remote_docker.dockercli import DockerCommand
 from remote_docker.errors import DockerError
 
@@ -224,19 +224,26 @@ def localise(cmd: DockerCommand, env, show_progress: bool):
 
 
 def _dockerfile(context_dir: str, given: str) -> tuple[str, bytes | object | None, str]:
-    """(name relative to the context, content if it must be added, random name or "")."""
+    """(name relative to the context, content if it must be added, random name or "").
+
+    docker's ``getDockerfileRelPath``: ``-f`` is relative to the current
+    directory; without it ``Dockerfile`` in the context (or ``dockerfile`` if
+    only that exists); links resolved, so a missing one is docker's error.
+    """
     if given == "-":
         return "", STDIN, _random_name()
-    if not given:
-        path = os.path.join(context_dir, "Dockerfile")
-        if not os.path.lexists(path) and os.path.lexists(os.path.join(context_dir, "dockerfile")):
-            return "dockerfile", None, ""
-        return "Dockerfile", None, ""
-    absolute = os.path.abspath(given)
-    if not os.path.lexists(absolute):
-        raise DockerError("unable to prepare context: unable to evaluate symlinks in Dockerfile "
-                          f"path: lstat {absolute}: no such file or directory")
-    resolved = os.path.realpath(absolute)
+    if given:
+        absolute = os.path.abspath(given)
+    else:
+        absolute = os.path.join(context_dir, "Dockerfile")
+        lower = os.path.join(context_dir, "dockerfile")
+        if not os.path.lexists(absolute) and os.path.lexists(lower):
+            absolute = lower
+    try:
+        resolved = gofs.eval_symlinks(absolute)
+    except DockerError as exc:
+        raise DockerError("unable to prepare context: unable to evaluate symlinks in "
+                          f"Dockerfile path: {exc.message}") from None
     relative = os.path.relpath(resolved, context_dir)
     if relative != ".." and not relative.startswith("../"):
         return relative, None, ""
@@ -244,5 +251,5 @@ def _dockerfile(context_dir: str, given: str) -> tuple[str, bytes | object | Non
         with open(given, "rb") as f:
             content = f.read()
     except OSError as exc:
-        raise DockerError(f"unable to open Dockerfile: {(exc.strerror or exc)}".lower()) from None
+        raise DockerError(f"unable to open Dockerfile: {gofs.reason(exc)}") from None
     return "", content, _random_name()

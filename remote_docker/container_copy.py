@@ -18,7 +18,7 @@ import sys
 import tarfile
 import urllib.parse
 
-from remote_docker import tarstream
+from remote_docker import gofs, tarstream
 from remote_docker.build_context import human_size
 from remote_docker.dockercli import DockerCommand
 from remote_docker.errors import DockerError, UsageError
@@ -167,20 +167,6 @@ def resolve_local(path: str) -> str:
     return preserve(os.path.abspath(path), path)
 
 
-def eval_symlinks(path: str) -> str:
-    """Go's ``filepath.EvalSymlinks``: ``path`` cleaned, with every link resolved; a
-    component that is not there is Go's error, naming the path as far as resolved."""
-    resolved = os.path.realpath(path)
-    probe = ""
-    for part in resolved.split("/")[1:]:
-        probe += "/" + part
-        try:
-            os.lstat(probe)
-        except OSError as exc:
-            raise DockerError(f"lstat {probe}: {(exc.strerror or str(exc)).lower()}") from None
-    return resolved
-
-
 def source_info(path: str, follow: bool) -> tuple[str, bool, str]:
     """``CopyInfoSourcePath``: (resolved path, is a directory, rebase name).
 
@@ -189,11 +175,11 @@ def source_info(path: str, follow: bool) -> tuple[str, bool, str]:
     error names for ``/x`` is ``//x``: the same string here.
     """
     if follow:
-        resolved, rebase = rebase_name(path, eval_symlinks(path))
+        resolved, rebase = rebase_name(path, gofs.eval_symlinks(path))
         shown = resolved
     else:
         parent, base = path[:path.rfind("/") + 1], path[path.rfind("/") + 1:]
-        real_parent = eval_symlinks(parent or ".")
+        real_parent = gofs.eval_symlinks(parent or ".")
         shown = real_parent + "/" + base
         resolved = os.path.join(real_parent, base)
         rebase = os.path.basename(os.path.normpath(path)) \
@@ -202,7 +188,7 @@ def source_info(path: str, follow: bool) -> tuple[str, bool, str]:
     try:
         st = os.lstat(resolved)
     except OSError as exc:
-        raise DockerError(f"lstat {shown}: {(exc.strerror or str(exc)).lower()}") from None
+        raise DockerError(f"lstat {shown}: {gofs.reason(exc)}") from None
     return resolved, os.path.isdir(resolved) if follow else _is_dir(st), rebase
 
 
@@ -332,7 +318,7 @@ def extract_all(tar: tarfile.TarFile, first: tarfile.TarInfo, dest: str,
             try:
                 tar.extract(member, real_dest, set_attrs=not member.isdir())
             except OSError as exc:
-                raise _go_error(_creating(member), path, exc) from None
+                raise gofs.path_error(_creating(member), path, exc) from None
         member = tar.next()
     for directory in reversed(directories):
         path = os.path.join(real_dest, directory.name)
@@ -340,7 +326,7 @@ def extract_all(tar: tarfile.TarFile, first: tarfile.TarInfo, dest: str,
             tar.utime(directory, path)
             tar.chmod(directory, path)
         except OSError as exc:
-            raise _go_error("chmod", path, exc) from None
+            raise gofs.path_error("chmod", path, exc) from None
 
 
 def _creating(member: tarfile.TarInfo) -> str:
@@ -352,12 +338,6 @@ def _creating(member: tarfile.TarInfo) -> str:
     if member.islnk():
         return "link"
     return "open" if member.isreg() else "mknod"
-
-
-def _go_error(call: str, path: str, exc: OSError) -> DockerError:
-    """An OSError in Go's words (``*PathError``): ``open /x: permission denied``."""
-    reason = (exc.strerror or str(exc)).lower()
-    return DockerError(f"{call} {exc.filename or path}: {reason}")
 
 
 def _inside(real_dest: str, name: str) -> str:
@@ -386,7 +366,7 @@ def _make_room(path: str, is_dir: bool) -> None:
         try:
             os.unlink(path)
         except OSError as exc:
-            raise _go_error("remove", path, exc) from None
+            raise gofs.path_error("remove", path, exc) from None
 
 
 # -- the plan ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ sent, even when a pattern names them.
 import os
 import re
 
+from remote_docker import gofs
 from remote_docker.errors import DockerError
 
 # Characters filepath.Match gives no meaning but a regexp would: escaped.
@@ -54,8 +55,7 @@ def read(context_dir: str) -> list[str]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise DockerError(f"failed to read .dockerignore: {reason}") from None
+        raise DockerError(f"failed to read .dockerignore: {gofs.reason(exc)}") from None
     return parse(data.decode("utf-8", "surrogateescape"))
 
 

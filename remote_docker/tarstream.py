@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from remote_docker.errors import DockerError
+from remote_docker import gofs
 
 CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
@@ -71,7 +71,7 @@ class TarWriter:
         try:  # before its header: a file that cannot be read leaves no half entry
             f = open(path, "rb")
         except OSError as exc:
-            raise DockerError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+            raise gofs.path_error("open", path, exc) from None
         with f:
             self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
             self._copy(f, info.size)
@@ -117,7 +117,7 @@ def walk(root: str, decide: Callable[[str, os.stat_result], tuple[bool, bool]],
     try:
         entries = sorted(os.scandir(here), key=lambda e: e.name)
     except OSError as exc:
-        raise DockerError(f"open {here}: {(exc.strerror or str(exc)).lower()}") from None
+        raise gofs.path_error("open", here, exc) from None
     for entry in entries:
         name = f"{relative}/{entry.name}" if relative else entry.name
         st = entry.stat(follow_symlinks=False)
