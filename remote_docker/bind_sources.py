@@ -22,7 +22,7 @@ Rules, as documented in the README:
 import os
 
 from remote_docker.dockercli import Option
-from remote_docker.errors import UsageError
+from remote_docker.errors import CreateRefused, UsageError
 
 PLACEHOLDER = "\x00rd-mount:"
 REMOTE_PREFIX = "@"
@@ -69,14 +69,53 @@ def _request(source: str, cwd: str, readonly: bool, create_missing: bool,
     path = os.path.realpath(os.path.join(cwd, source))
     exists = os.path.exists(path)
     if not exists and not create_missing:
-        raise UsageError("Error response from daemon: invalid mount config for type \"bind\": "
-                         f"bind source path does not exist: {path}", 125)
+        raise CreateRefused("Error response from daemon: invalid mount config for type "
+                            f"\"bind\": bind source path does not exist: {path}")
     requests.append(MountRequest(path, readonly, exists and not os.path.isdir(path), not exists))
     return placeholder(len(requests) - 1)
 
 
+def volume_spec_problem(spec: str) -> str | None:
+    """The CLI's own check of a ``-v`` value (compose-go's ``ParseVolume``, without Windows
+    drives), made before it sends anything: its words, or None."""
+    if not spec:
+        return "invalid empty volume spec"
+    if len(spec) <= 2:
+        return None
+    fields = spec.split(":")
+    for index, field in enumerate(fields):
+        if not field:
+            return f"invalid spec: {spec}: empty section between colons"
+        if index == 2 and index < len(fields) - 1:
+            return f"invalid spec: {spec}: too many colons"
+    return None
+
+
+_MODE_CLASSES = ({"rw", "ro"}, {"z", "Z"},
+                 {"shared", "rshared", "slave", "rslave", "private", "rprivate"},
+                 {"nocopy"}, {"consistent", "delegated", "cached"})
+
+
+def valid_bind_mode(mode: str) -> bool:
+    """The engine's ``linuxValidMountMode``: known words, at most one of each kind. Checked
+    here because the modes a volume cannot take are dropped from the rewritten ``-v``, and
+    with them the engine's chance to refuse a typing mistake."""
+    if not mode:
+        return True
+    counts = [0] * len(_MODE_CLASSES)
+    for word in mode.split(","):
+        kinds = [i for i, kind in enumerate(_MODE_CLASSES) if word in kind]
+        if not kinds:
+            return False
+        counts[kinds[0]] += 1
+    return max(counts) <= 1
+
+
 def translate_volume(opt: Option, cwd: str, requests: list[MountRequest]) -> list[str] | None:
     """``-v SRC:DST[:MODES]``: the replacement words, or None to leave it alone."""
+    problem = volume_spec_problem(opt.value or "")
+    if problem:
+        raise UsageError(problem)
     fields = opt.value.split(":") if opt.value else []
     if len(fields) < 2:
         return None
@@ -86,6 +125,8 @@ def translate_volume(opt: Option, cwd: str, requests: list[MountRequest]) -> lis
     if not is_workstation_path(source):
         return None
     modes = rest[1].split(",") if len(rest) > 1 else []
+    if len(rest) > 1 and not valid_bind_mode(rest[1]):  # before a mount is made for it
+        raise CreateRefused(f"Error response from daemon: invalid mode: {rest[1]}")
     readonly = "ro" in modes
     ref = _request(source, cwd, readonly, True, requests)
     if requests[-1].is_file:

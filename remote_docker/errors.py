@@ -53,6 +53,12 @@ class DockerError(UsageError):
     bare = True
 
 
+class CreateRefused(UsageError):
+    """What docker's CLI meets while creating a container, after its flags parsed: the
+    engine refusing a mount, a container ID file it cannot make. ``run`` frames it as
+    its toStatusError does; ``create`` prints it bare with status 1 (``forward``)."""
+
+
 class ConfigError(RemoteDockerError):
     """No docker-machine configured, or a config file that cannot be read."""
 

@@ -11,9 +11,9 @@ itself would give for the same input, worded as docker words them.
 
 import os
 
-from remote_docker import dockercli
+from remote_docker import dockercli, gofs
 from remote_docker.dockercli import DockerCommand, Option
-from remote_docker.errors import DockerError, ExitStatus, UsageError
+from remote_docker.errors import CreateRefused, DockerError, ExitStatus, UsageError
 
 
 class Plan:
@@ -143,9 +143,27 @@ def _localise_run(cmd: DockerCommand, result: Plan, env: dict | os._Environ,
         _localise_run_options(cmd, result, env, translate, cwd)
     except DockerError:
         raise
+    except CreateRefused as exc:
+        if cmd.command != "run":
+            raise DockerError(exc.message) from None
+        raise _with_help(cmd, exc.message, _run_status(exc.message)) from None
     except UsageError as exc:  # a flag's file: docker's words, as its flag parsing says them
-        raise DockerError(f"docker: {exc.message}\n\nRun 'docker {cmd.command} --help' "
-                          "for more information", ExitStatus.USAGE) from None
+        raise _with_help(cmd, exc.message, exc.status) from None
+
+
+def _with_help(cmd: DockerCommand, message: str, status: int) -> DockerError:
+    """The CLI's ``withHelp``: its error, then where to read about the flags."""
+    return DockerError(f"docker: {message}\n\nRun 'docker {cmd.command} --help' for more "
+                       "information", status)
+
+
+def _run_status(message: str) -> int:
+    """``docker run``'s toStatusError: the status says what kind of failure it was."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return ExitStatus.USAGE
 
 
 def _localise_run_options(cmd: DockerCommand, result: Plan, env: dict | os._Environ,
@@ -217,9 +235,17 @@ def _output(result: Plan, kind: str, local_path: str) -> str:
 
 
 def _check_cidfile(path: str) -> None:
+    """docker's ``newCIDFile``, which creates the file before the container: one that
+    exists, or cannot be made, stops the run here."""
     if os.path.exists(path):
-        raise UsageError(f"container ID file found, make sure the other container isn't "
-                         f"running or delete {path}", 125)
+        raise CreateRefused(f"container ID file found, make sure the other container isn't "
+                            f"running or delete {path}")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise CreateRefused(f"failed to create the container ID file: open {path}: "
+                            f"{gofs.reason(exc)}") from None
+    os.unlink(path)  # written once the docker-machine says the ID (``Plan.outputs``)
 
 
 def _localise_output(cmd: DockerCommand, result: Plan) -> None:
@@ -249,7 +275,7 @@ def _localise_input(cmd: DockerCommand, result: Plan) -> None:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise DockerError(f"open {path}: {_strerror(exc)}") from None
+        raise DockerError(f"open {path}: {gofs.reason(exc)}") from None
     result.stdin, result.stdin_path, result.tty = "file", path, False
     result.argv = ["docker", *cmd.global_args, *cmd.path,
                    *_apply(cmd, {o.start: [] for o in ins})]
@@ -267,7 +293,7 @@ def _localise_import(cmd: DockerCommand, result: Plan) -> None:
         with open(source, "rb"):
             pass
     except OSError as exc:
-        raise DockerError(f"open {source}: {_strerror(exc)}") from None
+        raise DockerError(f"open {source}: {gofs.reason(exc)}") from None
     args = list(cmd.args)
     args[index] = "-"
     result.stdin, result.stdin_path, result.tty = "file", source, False
@@ -282,10 +308,6 @@ def _localise_iidfile(cmd: DockerCommand, result: Plan) -> None:
         result.argv = ["docker", *cmd.global_args, *cmd.path, *_apply(cmd, replace)]
 
 
-def _strerror(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
-
-
 def _read_lines(path: str) -> list[str]:
     """kvfile's lines: Go's bufio.ScanLines (``\\r\\n`` too), each valid UTF-8, the first
     without its BOM."""
@@ -293,7 +315,7 @@ def _read_lines(path: str) -> list[str]:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise UsageError(f"open {path}: {_strerror(exc)}", 125) from None
+        raise UsageError(f"open {path}: {gofs.reason(exc)}", 125) from None
     lines = []
     for number, raw in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n")
                                  else data.split(b"\n"), start=1):

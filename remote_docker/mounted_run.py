@@ -12,8 +12,9 @@ released at once.  Nothing is handed to docker before its mount is live.
 
 import os
 
-from remote_docker import bind_sources, dockercli
+from remote_docker import bind_sources, dockercli, gofs
 from remote_docker.config import Machine
+from remote_docker.errors import UsageError
 from remote_docker.forward import OUTPUT_PLACEHOLDER, Plan
 
 
@@ -32,8 +33,12 @@ def run(machine: Machine, plan: Plan, transport: str, env: dict | os._Environ) -
         for request in plan.mounts:
             directory = os.path.dirname(request.local_path) if request.is_file \
                 else request.local_path
-            if request.create:
-                os.makedirs(directory, exist_ok=True)
+            if request.create:  # as the engine would make a missing bind source
+                try:
+                    os.makedirs(directory, exist_ok=True)
+                except OSError as exc:
+                    raise UsageError(f"bind source path does not exist and cannot be created "
+                                     f"here: {directory}: {gofs.reason(exc)}") from None
             key = (directory, request.readonly)
             if key not in served:
                 served[key] = reverse.mount(master, directory, readonly=request.readonly)

@@ -8,6 +8,7 @@ test says so by name.
 """
 
 import hashlib
+import re
 import os
 import subprocess
 import time
@@ -253,3 +254,48 @@ def test_bad_config_is_one_line_and_changes_nothing(bed, ws_dir, content, mode, 
     assert result.returncode == 125 and phrase in result.stderr, result.stderr
     assert result.stderr.count(b"\n") == 1 and b"Traceback" not in result.stderr
     assert run_ws(["ls", "-laR", ws_dir]).stdout == before
+
+
+LOCAL_FILE_ERRORS = [
+    ["run", "--rm", "--env-file", "missing.env", "busybox", "true"],
+    ["container", "run", "--rm", "--env-file", "bad.env", "busybox", "true"],
+    ["create", "--label-file", "missing.labels", "busybox"],
+    ["run", "--rm", "--cidfile", "exists.txt", "busybox", "true"],
+    ["run", "--rm", "--cidfile", "/nonexistent-rd/cid", "busybox", "true"],
+    ["create", "--cidfile", "/nonexistent-rd/cid", "busybox"],
+    ["run", "--rm", "-v", "./d:/x:ro,rw", "busybox", "true"],
+    ["create", "-v", "./d:/x:badopt", "busybox"],
+    ["run", "--rm", "-v", "./d:/x:", "busybox", "true"],
+    ["run", "--rm", "-v", "./d:/x:ro:extra", "busybox", "true"],
+    ["run", "--rm", "--mount", "type=bind,src=/nonexistent-rd,dst=/x", "busybox", "true"],
+    ["save", "-o", "nodir/x.tar", "busybox"],
+    ["export", "-o", "/nonexistent-rd/x.tar", "c"],
+    ["load", "-i", "missing.tar"],
+    ["import", "missing.tar"],
+    ["cp", "/nonexistent-rd", "c:/"],
+    ["build", "-q", "-f", "/nonexistent-rd/Dockerfile", "."],
+    ["build", "-q", "."],  # no Dockerfile here
+]
+
+
+@pytest.mark.parametrize("argv", LOCAL_FILE_ERRORS, ids=lambda a: " ".join(a))
+def test_errors_about_workstation_files_are_a_local_docker_s(ws_dir, argv: list[str]) -> None:
+    """The same command with ws's own docker on ws's own engine: the same stderr, byte for
+    byte, and the same status (a build's legacy-builder banner, which the docker-machine's
+    client prints when it runs, aside: these fail before it runs)."""
+    for name, text in (("bad.env", "A B=1\n"), ("exists.txt", "x\n")):
+        with open(os.path.join(ws_dir, name), "w") as f:
+            f.write(text)
+        os.chown(os.path.join(ws_dir, name), *_ws_ids())
+    ours = run_ws(["docker", *argv], cwd=ws_dir)
+    local = run_ws(["remote-docker", "local", *argv], cwd=ws_dir)
+    banner = re.compile(rb"^DEPRECATED: The legacy builder.*?\n\n", re.S)
+    assert (ours.returncode, ours.stderr) == (local.returncode, banner.sub(b"", local.stderr))
+    assert ours.returncode != 0 and ours.stdout == local.stdout == b""
+
+
+def _ws_ids() -> tuple[int, int]:
+    import pwd
+
+    user = pwd.getpwnam("ws")
+    return user.pw_uid, user.pw_gid

@@ -77,3 +77,23 @@ def test_substitute_handles_inline_and_several() -> None:
              bind_sources.placeholder(0) + ":" + bind_sources.placeholder(1)]
     assert bind_sources.substitute(words, ["v0", "v1"]) == [
         "--mount=type=volume,source=v1,target=/a", "v0:v1"]
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ("", "invalid empty volume spec"),
+    ("ab", None), ("/data", None), ("./a:/x", None), ("./a:/x:ro,z", None),
+    ("./rel:/x:", "invalid spec: ./rel:/x:: empty section between colons"),
+    ("./a::ro", "invalid spec: ./a::ro: empty section between colons"),
+    ("./a:/x:ro:extra", "invalid spec: ./a:/x:ro:extra: too many colons"),
+])
+def test_a_volume_spec_is_checked_as_the_docker_cli_checks_it(spec: str,
+                                                              problem: str | None) -> None:
+    assert bind_sources.volume_spec_problem(spec) == problem
+
+
+@pytest.mark.parametrize("mode, valid", [
+    ("", True), ("ro", True), ("rw,Z,rshared,nocopy,cached", True), ("z", True),
+    ("badopt", False), ("ro,rw", False), ("z,Z", False), ("shared,private", False),
+])
+def test_bind_modes_are_the_engine_s(mode: str, valid: bool) -> None:
+    assert bind_sources.valid_bind_mode(mode) is valid

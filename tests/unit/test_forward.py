@@ -122,8 +122,31 @@ def test_cidfile_is_fetched_and_existing_one_refused(tmp_path) -> None:
     assert p.outputs == [("cid0", str(cid))]
     assert p.argv[2] == "--cidfile" and p.argv[3].startswith(forward.OUTPUT_PLACEHOLDER)
     cid.write_text("x")
-    with pytest.raises(UsageError, match="container ID file found"):
+    with pytest.raises(DockerError, match="container ID file found"):
         forward.plan(["run", "--cidfile", str(cid), "img"], {}, PIPES)
+
+
+@pytest.mark.parametrize("command, status, framed", [("run", 127, True), ("create", 1, False)])
+def test_a_cidfile_that_cannot_be_made_is_framed_as_each_command_frames_it(
+        tmp_path, command: str, status: int, framed: bool) -> None:
+    """run passes the error through toStatusError (127: it says "no such file"); create
+    prints it as it is."""
+    path = tmp_path / "missing" / "cid"
+    said = f"failed to create the container ID file: open {path}: no such file or directory"
+    with pytest.raises(DockerError) as err:
+        forward.plan([command, "--cidfile", str(path), "img"], {}, PIPES)
+    assert err.value.status == status
+    assert err.value.message == (f"docker: {said}\n\nRun 'docker run --help' for more "
+                                 "information" if framed else said)
+
+
+def test_a_mistyped_bind_mode_is_refused_before_any_mount(tmp_path) -> None:
+    with pytest.raises(DockerError) as err:
+        forward.plan(["run", "-v", f"{tmp_path}:/x:ro,rw", "img"], {}, PIPES, cwd=str(tmp_path))
+    assert err.value.message.startswith("docker: Error response from daemon: invalid mode: ro,rw")
+    assert err.value.status == 125
+    with pytest.raises(DockerError, match="^docker: invalid spec: ./a:/x:: empty section"):
+        forward.plan(["create", "-v", "./a:/x:", "img"], {}, PIPES, cwd=str(tmp_path))
 
 
 def test_global_options_stay_in_front() -> None:
