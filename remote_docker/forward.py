@@ -11,7 +11,7 @@ itself would give for the same input, worded as docker words them.
 
 import os
 
-from remote_docker import dockercli, gofs
+from remote_docker import dockercli
 from remote_docker.dockercli import DockerCommand, Option
 from remote_docker.errors import CreateRefused, DockerError, ExitStatus, UsageError
 
@@ -244,7 +244,7 @@ def _check_cidfile(path: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
         raise CreateRefused(f"failed to create the container ID file: open {path}: "
-                            f"{gofs.reason(exc)}") from None
+                            f"{_reason(exc)}") from None
     os.unlink(path)  # written once the docker-machine says the ID (``Plan.outputs``)
 
 
@@ -270,12 +270,7 @@ def _localise_input(cmd: DockerCommand, result: Plan) -> None:
     ins = [o for o in cmd.options if o.name in ("-i", "--input")]
     if not ins or ins[-1].value is None:
         return
-    path = ins[-1].value
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise DockerError(f"open {path}: {gofs.reason(exc)}") from None
+    path = _readable(ins[-1].value)
     result.stdin, result.stdin_path, result.tty = "file", path, False
     result.argv = ["docker", *cmd.global_args, *cmd.path,
                    *_apply(cmd, {o.start: [] for o in ins})]
@@ -289,15 +284,30 @@ def _localise_import(cmd: DockerCommand, result: Plan) -> None:
     index, source = cmd.positionals[0]
     if source == "-" or source.startswith(("http://", "https://")):
         return
-    try:
-        with open(source, "rb"):
-            pass
-    except OSError as exc:
-        raise DockerError(f"open {source}: {gofs.reason(exc)}") from None
+    _readable(source)
     args = list(cmd.args)
     args[index] = "-"
     result.stdin, result.stdin_path, result.tty = "file", source, False
     result.argv = ["docker", *cmd.global_args, *cmd.path, *args]
+
+
+def _reason(exc: OSError) -> str:
+    """Go's words for ``exc``; ``gofs`` is imported only on this error path, off the shim's
+    hot one (every module there is paid by every forwarded command)."""
+    from remote_docker.gofs import reason
+
+    return reason(exc)
+
+
+def _readable(path: str) -> str:
+    """``path``, once it opens for reading; else docker's ``open PATH: reason``, at once
+    rather than from the stream's feeder after the remote command has started."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise DockerError(f"open {path}: {_reason(exc)}") from None
+    return path
 
 
 def _localise_iidfile(cmd: DockerCommand, result: Plan) -> None:
@@ -315,7 +325,7 @@ def _read_lines(path: str) -> list[str]:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise UsageError(f"open {path}: {gofs.reason(exc)}", 125) from None
+        raise UsageError(f"open {path}: {_reason(exc)}", 125) from None
     lines = []
     for number, raw in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n")
                                  else data.split(b"\n"), start=1):
