@@ -174,14 +174,16 @@ class Progress:
             self.stream.flush()
 
 
-def human_size(size: float) -> str:
-    """go-units ``HumanSize``: decimal units, four significant digits (docker's sizes)."""
+def human_size(size: float, digits: int = 4) -> str:
+    """go-units ``HumanSizeWithPrecision``: decimal units, ``digits`` significant digits;
+    4 is ``HumanSize`` (a build context's size), 3 what ``docker cp`` and ``docker
+    images`` print."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
     i = 0
     while size >= 1000 and i < len(units) - 1:
         size /= 1000.0
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return f"{size:.{digits}g}{units[i]}"
 
 
 def _random_name() -> str:

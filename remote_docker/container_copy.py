@@ -391,7 +391,7 @@ def copy(machine, cmd: DockerCommand, env, transport: str) -> int:
     status = run_plan(machine, plan, transport, env)
     if status == 0 and show:
         size = getattr(part, "sent", 0) or getattr(part, "received", 0)
-        sys.stderr.write(f"Successfully copied {human_size(size)} to {shown}\n")
+        sys.stderr.write(f"Successfully copied {human_size(size, 3)} to {shown}\n")
     return status
 
 

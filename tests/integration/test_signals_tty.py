@@ -7,6 +7,7 @@ waits a fixed time: each step polls for the output it expects, with a deadline.
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -224,3 +225,22 @@ def test_a_background_job_is_not_stopped(bed) -> None:
     assert b"Stopped" not in term.seen and b"from-background" in term.seen
     term.send(b"exit\n")
     term.wait()
+
+
+def test_cp_on_a_terminal_reports_what_it_copied_as_a_local_docker_does(bed) -> None:
+    """docker cp prints 'Successfully copied SIZE to DEST' when stderr is a terminal, SIZE
+    with three significant digits (a build context's size has four)."""
+    name = f"rd-cp-tty-{os.getpid()}"
+    lines = []
+    for docker in (["docker"], ["remote-docker", "local"]):
+        assert run_ws([*docker, "create", "--name", name, "busybox"]).returncode == 0
+        dest = f"/tmp/{name}-{len(lines)}"
+        try:
+            term = Terminal([*docker, "cp", f"{name}:/bin/busybox", dest])
+            assert term.wait() == 0, term.seen
+            lines.append(term.seen.replace(dest.encode(), b"DEST"))
+        finally:
+            run_ws([*docker, "rm", name])
+            run_ws(["rm", "-f", dest])
+    assert lines[0] == lines[1]
+    assert re.fullmatch(rb"Successfully copied \d\.\d\dMB to DEST\r\n", lines[0]), lines[0]
