@@ -118,20 +118,47 @@ class LayerFilter:
 BLOCK = 512
 
 
+class ResumeMismatch(Exception):
+    """The receiver's copy of an earlier, cut transfer is not how this stream begins."""
+
+
 class _Blocks:
     """Reads a tar stream from a file descriptor: headers into memory, data passed on
-    with ``splice`` (no copy through Python) where both ends are pipes."""
+    with ``splice`` (no copy through Python) where both ends are pipes.
 
-    def __init__(self, src: int, dst: int, tick, framed: bool = False) -> None:
+    ``skip``: the receiver holds that many bytes of this very stream from a transfer
+    that was cut (``images``: a resumable push); they are read and hashed, not sent,
+    and must hash to ``expect`` before a byte more goes out.
+    """
+
+    def __init__(self, src: int, dst: int, tick, framed: bool = False, skip: int = 0,
+                 expect: str = "") -> None:
         import os
         import time
 
+        if skip and framed:
+            raise ValueError("a framed (API) load cannot resume")
         self.os, self.src, self.dst, self.tick = os, src, dst, tick
         self.sleep = time.sleep
         self.buf = b""
         self.sent = 0
         self.splice = hasattr(os, "splice")
         self.framed = framed
+        self.skip, self.expect = skip, expect
+        self.prefix = hashlib.sha256()
+
+    def _skipped(self, data: bytes) -> bytes:
+        """What of ``data`` is left once the resumed prefix has been taken from it."""
+        head, data = data[:self.skip], data[self.skip:]
+        self.prefix.update(head)
+        self.skip -= len(head)
+        if not self.skip and self.prefix.hexdigest() != self.expect:
+            raise ResumeMismatch("the docker-machine's partial copy differs from this stream")
+        return data
+
+    def finish(self) -> None:
+        if self.skip:  # the stream ended inside what the receiver already had
+            raise ResumeMismatch("the docker-machine's partial copy is longer than the image")
 
     def read(self, size: int) -> bytes:
         """Exactly ``size`` bytes (header blocks, small members); EOFError if cut short."""
@@ -144,6 +171,8 @@ class _Blocks:
         return data
 
     def _put(self, data: bytes) -> None:
+        if self.skip:
+            data = self._skipped(data)
         view = memoryview(data)
         while view:
             view = view[self.os.write(self.dst, view):]
@@ -172,7 +201,7 @@ class _Blocks:
 
     def _pass(self, size: int, keep: bool) -> None:
         while size:
-            if keep and self.splice:
+            if keep and self.splice and not self.skip:
                 try:
                     done = self.os.splice(self.src, self.dst, min(size, BUFFER))
                 except OSError:  # not pipes at both ends: copy instead
@@ -232,7 +261,8 @@ def _pax_path(data: bytes) -> str | None:
 
 
 def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
-               tick=lambda n: None, framed: bool = False) -> tuple[int, int]:
+               tick=lambda n: None, framed: bool = False, skip: int = 0,
+               expect: str = "") -> tuple[int, int]:
     """Copy the archive from ``src`` to ``dst`` without the layers present: (layers
     dropped, bytes written).
 
@@ -241,9 +271,12 @@ def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
     through Python; tarfile re-encoded every header and copied every byte twice.
     ``framed``: ``dst`` is an HTTP request's body (``transport.engine_load``), so
     what is written goes in chunks; the last, empty one is the caller's to send.
+    ``skip``/``expect``: resume after the first ``skip`` bytes of the output, which the
+    receiver holds already and which must hash (sha256) to ``expect``; ResumeMismatch
+    if they do not, before anything past them is written.
     """
     decide = LayerFilter(diff_ids, present)
-    stream = _Blocks(src, dst, tick, framed)
+    stream = _Blocks(src, dst, tick, framed, skip, expect)
     pending = b""  # PAX / GNU long-name headers that belong to the next member
     override: str | None = None
     while True:
@@ -251,6 +284,7 @@ def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
         if header == bytes(BLOCK):
             stream.write(pending + header)
             stream.rest()
+            stream.finish()
             return decide.dropped, stream.sent
         size = _header_size(header)
         padded = -size % BLOCK + size

@@ -298,3 +298,71 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(family) -> None:
     run_dm(["docker", "image", "rm", parent])
     piped = run_ws(["remote-docker", "push", parent])
     assert piped.returncode == 0 and piped.stderr == b"" and b"\x1b[" not in piped.stdout
+
+
+SPOOL = layout.home(layout.DM_USER) / ".cache" / "remote-docker" / "pushes"
+
+
+def _cut_push(tag: str, at_least: int) -> int:
+    """Start a resumable push, Ctrl-C it once the docker-machine has kept ``at_least``
+    bytes of it; what it kept."""
+    from remote_docker import testbed
+
+    push = subprocess.Popen(testbed.ws_command(["remote-docker", "push", tag]),
+                            env={**testbed.ws_env(), "REMOTE_DOCKER_RESUME_BYTES": "1"},
+                            cwd=layout.home(layout.WS_USER), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while push.poll() is None and time.monotonic() < deadline:
+        parts = list(SPOOL.glob("*.part")) if SPOOL.is_dir() else []
+        if parts and parts[0].stat().st_size >= at_least:
+            break
+        time.sleep(0.002)
+    push.send_signal(signal.SIGINT)
+    out, err = push.communicate(timeout=60)
+    assert push.returncode == 130, (out, err)  # cut, not finished before the signal
+    time.sleep(0.3)  # the docker-machine's tee writes what was in flight, then ends
+    parts = list(SPOOL.glob("*.part"))
+    assert len(parts) == 1, parts
+    return parts[0].stat().st_size
+
+
+def test_a_cut_push_goes_on_from_what_the_docker_machine_kept(names, ws_dir) -> None:
+    """Resumable: the second push sends only the rest; a kept copy that does not match the
+    stream's start (here: changed) is dropped and the image sent whole, never loaded wrong."""
+    big = f"{names}:resume"
+    build_ws(Path(ws_dir), big, "FROM busybox:latest\n"
+             "RUN head -c 60000000 /dev/urandom > /big.bin && md5sum /big.bin > /big.md5\n")
+    try:
+        _resume_and_restart(big)
+    finally:
+        for part in SPOOL.glob("*.part"):
+            part.unlink()
+
+
+def _resume_and_restart(big: str) -> None:
+    env = {"REMOTE_DOCKER_RESUME_BYTES": "1"}
+    kept = _cut_push(big, 20 * MiB)
+    assert image_id(run_dm, big) == ""  # a cut load loads nothing
+    again = run_ws(["remote-docker", "push", big], env=env)
+    assert again.returncode == 0, again.stderr
+    assert f"resumed after the {kept} bytes".encode() in again.stdout, again.stdout
+    assert image_id(run_dm, big) == ws_image_id(big)
+    checked = run_dm(["docker", "run", "--rm", big, "md5sum", "-c", "/big.md5"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert list(SPOOL.glob("*.part")) == []  # loaded: the copy is gone
+    whole = sent_bytes(again.stdout) + kept
+
+    run_dm(["docker", "image", "rm", big])
+    _cut_push(big, 20 * MiB)
+    part = next(SPOOL.glob("*.part"))
+    with open(part, "r+b") as f:  # not how this stream begins any more
+        f.seek(10 * MiB)
+        byte = f.read(1)
+        f.seek(10 * MiB)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    fresh = run_ws(["remote-docker", "push", big], env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    assert b"resumed" not in fresh.stdout and sent_bytes(fresh.stdout) == whole
+    assert image_id(run_dm, big) == ws_image_id(big)
+    assert list(SPOOL.glob("*.part")) == []

@@ -7,7 +7,7 @@ from remote_docker.cli.images import summary
 
 def _outcome(**kw):
     base = dict(name="app:2", noop=False, image_id="sha256:" + "3f6c10341949" + "0" * 52,
-                layers=3, layers_sent=1, bytes_sent=1064960, seconds=1.46)
+                layers=3, layers_sent=1, bytes_sent=1064960, seconds=1.46, resumed=0)
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -25,3 +25,8 @@ def test_a_small_pull_is_not_shown_as_zero() -> None:
 def test_an_image_already_there_sends_nothing() -> None:
     assert summary("push", _outcome(noop=True)) == (
         "app:2: already on the docker-machine (3f6c10341949), sent 0 bytes")
+
+
+def test_a_resumed_push_says_what_it_did_not_send_again() -> None:
+    assert summary("push", _outcome(resumed=33021952)).endswith(
+        "in 1.5 s, resumed after the 33021952 bytes (33.02MB) a cut push had sent")

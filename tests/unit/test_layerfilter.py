@@ -121,8 +121,8 @@ def test_an_engine_failing_on_a_later_name_is_its_error_not_an_odd_answer() -> N
         images.parse_inventory(["a:1", "b:1"], text)
 
 
-def _through_pipes(archive: bytes, have: set[str],
-                   framed: bool = False) -> tuple[bytes, int, int]:
+def _through_pipes(archive: bytes, have: set[str], framed: bool = False,
+                   **resume) -> tuple[bytes, int, int]:
     """filter_fds from a pipe to a pipe (so splice is used), fed and drained by threads;
     ``framed``, to a unix socket, as a push to the engine's socket does."""
     import os
@@ -149,13 +149,38 @@ def _through_pipes(archive: bytes, have: set[str],
     for t in threads:
         t.start()
     try:
-        dropped, sent = layerfilter.filter_fds(src_r, dst_w, DIFF_IDS, have, framed=framed)
+        dropped, sent = layerfilter.filter_fds(src_r, dst_w, DIFF_IDS, have, framed=framed,
+                                               **resume)
     finally:
         os.close(src_r)
         os.close(dst_w)
     for t in threads:
         t.join()
     return bytes(out), dropped, sent
+
+
+@pytest.mark.parametrize("present", [0, 2])
+@pytest.mark.parametrize("kept", [1, 700, 5000, -1])  # inside a header, data, a layer; all
+def test_a_resumed_stream_is_the_rest_of_the_same_stream(present: int, kept: int) -> None:
+    """What the receiver kept of a cut push, then what this push sends: the whole stream."""
+    archive, _ = legacy_archive(DIFF_IDS)
+    have = set(layerfilter.chain_ids(DIFF_IDS)[:present])
+    whole, _, _ = _through_pipes(archive, have)
+    kept = len(whole) if kept == -1 else kept
+    prefix = whole[:kept]
+    rest, _, sent = _through_pipes(archive, have, skip=kept,
+                                   expect=hashlib.sha256(prefix).hexdigest())
+    assert prefix + rest == whole and sent == len(rest) == len(whole) - kept
+
+
+@pytest.mark.parametrize("kept", ["other", "longer"])
+def test_a_kept_copy_that_is_not_this_stream_s_start_sends_nothing(kept: str) -> None:
+    archive, _ = legacy_archive(DIFF_IDS)
+    whole, _, _ = _through_pipes(archive, set())
+    prefix = b"x" * 700 if kept == "other" else whole + b"x"
+    with pytest.raises(layerfilter.ResumeMismatch):
+        _through_pipes(archive, set(), skip=len(prefix),
+                       expect=hashlib.sha256(prefix).hexdigest())
 
 
 def _through_files(archive: bytes, have: set[str], tmp_path,
@@ -345,3 +370,31 @@ def test_a_short_splice_waits_for_the_pipe_to_fill() -> None:
     blocks.os = Pipes([1 << 20, 1 << 20])
     blocks.move(2 << 20, keep=True)
     assert waits == []
+
+
+def test_which_pushes_keep_a_copy_to_resume_from() -> None:
+    auto = images.Resume(100)
+    assert not auto.asks(99) and auto.asks(100)
+    assert not auto.keeps(0, 0.002)  # a fast link: sending again is cheaper than the copy
+    assert auto.keeps(0, images.FAR_SECONDS)  # a far one: the copy hides behind the link
+    assert auto.keeps(1, 0.002)  # a cut push left a copy: go on from it
+    assert images.Resume(100, always=True).keeps(0, 0.0)
+    assert not images.Resume(0).asks(1 << 40)
+
+
+def test_the_resume_setting(monkeypatch, tmp_path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert images.resume_setting(env) == images.Resume(images.RESUME_BYTES)
+    assert images.resume_setting({**env, "REMOTE_DOCKER_RESUME_BYTES": "1"}) == \
+        images.Resume(1, always=True)
+    assert not images.resume_setting({**env, "REMOTE_DOCKER_RESUME_BYTES": "0"}).asks(1 << 40)
+    with pytest.raises(images.UsageError, match="resume_bytes must be a number"):
+        images.resume_setting({**env, "REMOTE_DOCKER_RESUME_BYTES": "lots"})
+
+
+def test_a_kept_copy_is_named_by_the_image_and_the_layers_it_leaves_out() -> None:
+    image = images.Image("a:1", "sha256:" + "ab" * 32, 10, DIFF_IDS)
+    chains = layerfilter.chain_ids(DIFF_IDS)
+    key = images.spool_key(image, set())
+    assert key.startswith("abababababababab-") and key == images.spool_key(image, {"sha256:x"})
+    assert images.spool_key(image, {chains[0]}) != key  # another stream
