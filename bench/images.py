@@ -16,6 +16,11 @@ removes it from the workstation's engine after each.
 
 Bytes for ours are what its summary line reports: all it wrote into the
 forwarded engine socket (or the pipe of a `docker load` session).
+
+Last, as information, what a resumable push costs (REMOTE_DOCKER_RESUME_BYTES=1:
+the docker-machine keeps a copy of the stream, `tee` and a disk write in its
+path) against the default push of v1, alternating, on the bed's own link and
+behind a delay proxy of +20 ms round trip, where the stream waits on the link.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ BIG = 99 * MiB
 CHANGED = 1 * MiB
 ROUNDS = 7
 PULL_ROUNDS = 5
+RESUME_ROUNDS = {0: 5, 20: 3}  # rounds at each added round trip (ms)
 COLUMNS = ("ours", "save|load", "save|zstd|load")
 
 
@@ -82,11 +88,12 @@ class Images:
         return int(measure.capture(f"size of {tag}", ws_command(["sh", "-c", script]),
                                    _ws_env()).strip())
 
-    def ours(self, tag: str, verb: str = "push") -> tuple[float, int]:
+    def ours(self, tag: str, verb: str = "push",
+             env: dict[str, str] | None = None) -> tuple[float, int]:
         started = time.perf_counter()
         out = measure.capture(f"remote-docker {verb} {tag}",
                               ws_command([str(layout.SHIM_DIR / "remote-docker"), verb, tag]),
-                              ws_env())
+                              env or ws_env())
         seconds = time.perf_counter() - started
         found = re.search(r"(\d+) bytes", out)
         if not found:
@@ -152,14 +159,16 @@ def measure_images(results: dict, say: Callable[[str], None]) -> None:
         for column, zstd in (("save|load", False), ("save|zstd|load", True)):
             sent[column] = {"first": images.save_bytes(v1, zstd),
                             "rebuild": images.save_bytes(v2, zstd)}
-        pulls = measure_pulls(images, v1, say)
+        resumable = {rtt: measure_resumable(images, v1, rtt, rounds, say)
+                     for rtt, rounds in RESUME_ROUNDS.items()}
+        pulls = measure_pulls(images, v1, say)  # last: it takes v1 off the workstation
     finally:
         images.remove()
         shutil.rmtree(scratch, ignore_errors=True)
     results["images"] = {
         "big_bytes": BIG, "changed_bytes": CHANGED, "rounds": ROUNDS,
         "times": {c: {s: measure.summary(t) for s, t in steps.items()} for c, steps in times.items()},
-        "bytes": sent, "pull": pulls,
+        "bytes": sent, "pull": pulls, "resumable": resumable,
     }
     for line in table(results["images"]):
         say(line)
@@ -167,7 +176,7 @@ def measure_images(results: dict, say: Callable[[str], None]) -> None:
 
 def measure_pulls(images: Images, v1: str, say: Callable[[str], None]) -> dict:
     """Pulls of v1 into a workstation engine that has neither version (the pushes left
-    both on the docker-machine), by ours and by the baseline in alternating order."""
+    v1 on the docker-machine), by ours and by the baseline in alternating order."""
     images.clear_ws("v1", "v2")
     times: dict[str, list[float]] = {"ours": [], "save|load": []}
     sent = 0
@@ -181,6 +190,32 @@ def measure_pulls(images: Images, v1: str, say: Callable[[str], None]) -> dict:
             times[column].append(seconds)
             images.clear_ws("v1")
     return {"times": {c: measure.summary(t) for c, t in times.items()}, "bytes": sent}
+
+
+def measure_resumable(images: Images, v1: str, rtt_ms: int, rounds: int,
+                      say: Callable[[str], None]) -> dict:
+    """First pushes of v1, resumable and not, alternating; through a delay proxy of
+    ``rtt_ms`` (with its own master) when that is not 0."""
+    from contextlib import ExitStack
+
+    say(f"images: {rounds} rounds of resumable and plain first push at +{rtt_ms} ms …")
+    times: dict[str, list[float]] = {"plain": [], "resumable": []}
+    with ExitStack() as stack:
+        env = ws_env()
+        if rtt_ms:
+            import mount_bed
+            from delay_proxy import delayed
+
+            proxy = stack.enter_context(delayed((layout.DM_ADDRESS, 22), rtt_ms))
+            alias = stack.enter_context(mount_bed.ws_ssh_alias(proxy.port))
+            env = stack.enter_context(mount_bed.ws_machine(alias))
+        for round_number in range(rounds):
+            for column in sorted(times, reverse=round_number % 2 == 1):
+                images.clear_dm()
+                setting = "1" if column == "resumable" else "0"
+                seconds, _ = images.ours(v1, env={**env, "REMOTE_DOCKER_RESUME_BYTES": setting})
+                times[column].append(seconds)
+    return {"times": {c: measure.summary(t) for c, t in times.items()}}
 
 
 def table(found: dict) -> list[str]:
@@ -197,6 +232,11 @@ def table(found: dict) -> list[str]:
         lines.append(f"pull (info): ours {ours['median']:.2f} s ({pull['bytes']} bytes), "
                      f"ssh save | load {base['median']:.2f} s; paired by round "
                      f"{1 / measure.paired_speedup(ours, base):.2f}x the time")
+    for rtt, run in sorted((int(k), v) for k, v in found.get("resumable", {}).items()):
+        kept, plain = run["times"]["resumable"], run["times"]["plain"]
+        lines.append(f"resumable push (info), +{rtt} ms: {kept['median']:.2f} s against "
+                     f"{plain['median']:.2f} s; paired by round "
+                     f"{1 / measure.paired_speedup(kept, plain):.2f}x the time")
     return lines
 
 
