@@ -110,10 +110,12 @@ def renamed(name: str, rename: tuple[str, str] | None) -> str:
 
 
 class ContainerStat:
-    __slots__ = ("exists", "mode", "link_target")
+    __slots__ = ("exists", "mode", "link_target", "refused")
 
-    def __init__(self, exists: bool, mode: int = 0, link_target: str = "") -> None:
+    def __init__(self, exists: bool, mode: int = 0, link_target: str = "",
+                 refused: str = "") -> None:
         self.exists, self.mode, self.link_target = exists, mode, link_target
+        self.refused = refused  # the engine's error for the container itself, if any
 
     @property
     def is_dir(self) -> bool:
@@ -125,15 +127,30 @@ class ContainerStat:
 
 
 def stat_request(container: str, path: str) -> bytes:
+    """The path's stat, then (same connection, no extra round trip) the container itself:
+    the stat's 404 does not tell a missing path from a missing container, which docker
+    reports as the engine's own error."""
     query = urllib.parse.urlencode({"path": path})
-    return (f"HEAD /containers/{urllib.parse.quote(container, safe='')}/archive?{query} "
-            "HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").encode()
+    name = urllib.parse.quote(container, safe="")
+    return (f"HEAD /containers/{name}/archive?{query} HTTP/1.1\r\nHost: docker\r\n\r\n"
+            f"GET /containers/{name}/json HTTP/1.1\r\nHost: docker\r\n"
+            "Connection: close\r\n\r\n").encode()
 
 
 def parse_stat(response: bytes) -> ContainerStat:
-    """The ``X-Docker-Container-Path-Stat`` header of the engine's answer."""
-    head = response.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    """The ``X-Docker-Container-Path-Stat`` header of the engine's answer; for a container
+    that is not there, the engine's error as docker prints it (``refused``), which docker
+    reports only once the source has been looked at."""
+    first, _, rest = response.partition(b"\r\n\r\n")  # a HEAD answer has no body
+    head = first.decode("latin-1").split("\r\n")
     if not head or " 200 " not in head[0] + " ":
+        if rest.split(b" ", 2)[1:2] == [b"404"]:
+            body = rest[rest.find(b"{"):rest.rfind(b"}") + 1]
+            try:
+                said = json.loads(body)["message"]
+            except (ValueError, KeyError, TypeError):
+                said = "No such container"
+            return ContainerStat(False, refused=f"Error response from daemon: {said}")
         return ContainerStat(False)
     for line in head[1:]:
         name, _, value = line.partition(":")
@@ -147,7 +164,8 @@ def stat_container_path(master, container: str, path: str) -> ContainerStat:
     """Stat a path in a container as the docker CLI does (errors mean "does not exist")."""
     from remote_docker.transport import quoting
 
-    status, out = master.capture(quoting.join(["docker", "system", "dial-stdio"]),
+    status, out = master.capture(quoting.join(["docker", "system", "dial-stdio"]) +
+                                 " 2>/dev/null",  # its log lines on a closed connection
                                  stat_request(container, path))
     return parse_stat(out) if status == 0 else ContainerStat(False)
 
@@ -406,6 +424,8 @@ def _to_container(master, container: str, dst: str, src: str, follow: bool, arch
     resolved, is_dir, rebase = source_info(src_abs, follow)
     target_dir, rename = prepare(resolved, is_dir, rebase, dst_path, st.exists,
                                  st.exists and st.is_dir)
+    if st.refused:  # where docker meets it: its copy is the first call to need the container
+        raise DockerError(st.refused)
     source = SourceArchive(resolved, rebase, rename)
     plan = Plan(["docker", "cp", *(["-a"] if archive else []), "-",
                  f"{container}:{target_dir}"])

@@ -20,3 +20,23 @@ def run_plan(machine: Machine, plan: Plan, name: str = "openssh",
     from remote_docker.transport.openssh import ControlMaster
 
     return ControlMaster(machine, env).run(plan)
+
+
+def write_output(local: str, data: bytes) -> None:
+    """A file the docker-machine's docker wrote for us (``--cidfile``, ``--iidfile``), put
+    where the user named it: whole or not at all (a temporary name, then a rename), and
+    a place it cannot go is docker's own ``open PATH: reason``."""
+    tmp = f"{local}.rd-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, local)
+    except OSError as exc:
+        from remote_docker.errors import DockerError
+        from remote_docker.gofs import reason
+
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise DockerError(f"open {local}: {reason(exc)}") from None

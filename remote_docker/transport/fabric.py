@@ -342,10 +342,9 @@ class FabricCall:
     def fetch(self, remote_name: str, local: str) -> None:
         status, data = capture(self.transport, quoting.fetch_script(remote_name))
         if status == 0:
-            tmp = f"{local}.rd-{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, local)
+            from remote_docker.transport import write_output
+
+            write_output(local, data)
 
     def stdin_fd(self) -> int | None:
         """What feeds the remote stdin: in a pty session always the terminal (Ctrl-C is a byte)."""

@@ -198,10 +198,9 @@ class ControlMaster:
     def _fetch(self, remote_name: str, local: str) -> None:
         status, data = self.capture(quoting.fetch_script(remote_name))
         if status == 0:
-            tmp = f"{local}.rd-{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, local)
+            from remote_docker.transport import write_output
+
+            write_output(local, data)
 
     def send_signal(self, tag: str, signame: str) -> None:
         from remote_docker.transport.process import spawn, wait

@@ -249,3 +249,35 @@ def test_an_unforeseen_os_error_is_one_line_naming_the_file(capsys, monkeypatch)
     monkeypatch.setenv("REMOTE_DOCKER_TRACEBACK", "1")
     with pytest.raises(PermissionError):
         guarded("docker", fail)
+
+
+def test_a_stat_of_a_missing_container_is_the_engine_s_error() -> None:
+    """The stat's HEAD says 404 for a missing path and a missing container alike; the
+    container's own answer, pipelined after it, tells them apart."""
+    missing_path = (b"HTTP/1.1 404 Not Found\r\nContent-Length: 40\r\n\r\n"
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    assert not container_copy.parse_stat(missing_path).exists
+    missing_container = (b"HTTP/1.1 404 Not Found\r\nContent-Length: 40\r\n\r\n"
+                         b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n"
+                         b'{"message":"No such container: nope"}\n')
+    found = container_copy.parse_stat(missing_container)
+    assert not found.exists
+    assert found.refused == "Error response from daemon: No such container: nope"
+    request = container_copy.stat_request("c 1", "/x y")
+    assert request.startswith(b"HEAD /containers/c%201/archive?path=%2Fx+y HTTP/1.1\r\n")
+    assert request.endswith(b"GET /containers/c%201/json HTTP/1.1\r\nHost: docker\r\n"
+                            b"Connection: close\r\n\r\n")
+
+
+def test_a_fetched_output_lands_whole_or_is_docker_s_error(tmp_path) -> None:
+    from remote_docker.transport import write_output
+
+    write_output(str(tmp_path / "iid"), b"sha256:abc")
+    assert (tmp_path / "iid").read_bytes() == b"sha256:abc"
+    with pytest.raises(DockerError) as raised:
+        write_output(str(tmp_path / "missing" / "iid"), b"x")
+    assert raised.value.message == f"open {tmp_path}/missing/iid: no such file or directory"
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(DockerError, match="is a directory"):
+        write_output(str(tmp_path / "dir"), b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "iid"]  # no temporary left
