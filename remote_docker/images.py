@@ -380,13 +380,18 @@ class RemoteEngine:
         first. The copy goes once the image is loaded, and with it older copies of the
         same image (another set of layers present) and any a week old."""
         image = key.split("-", 1)[0]
+        ready = (": >> \"$f\"" if resume else
+                 f"rm -f \"$d\"/{image}-*.part && : > \"$f\"")
         script = (f"d={SPOOL_DIR}; f=$d/{key}.part\n"
-                  "mkdir -p \"$d\" || exit 1\n"
-                  "find \"$d\" -name '*.part' -mtime +7 -exec rm -f {} + 2>/dev/null\n")
-        if not resume:
-            script += f"rm -f \"$d\"/{image}-*.part; : > \"$f\" || exit 1\n"
-        script += ("{ cat \"$f\" && exec tee -a \"$f\"; } | docker load -q || exit\n"
-                   "rm -f \"$f\"\n")
+                  f"if {{ mkdir -p \"$d\" && {ready}; }} 2>/dev/null; then\n"
+                  "  find \"$d\" -name '*.part' -mtime +7 -exec rm -f {} + 2>/dev/null\n"
+                  "  { cat \"$f\" && exec tee -a \"$f\"; } | docker load -q || exit\n"
+                  "  rm -f \"$f\"\n"
+                  "else\n" + (
+                      "  echo \"cannot add to the kept copy $f: remove it\" >&2; exit 1\n"
+                      if resume else
+                      "  exec docker load -q  # no room for a copy (a read-only home)\n") +
+                  "fi\n")
         return ProcessLoad(self._session(script, PIPE, PIPE))
 
     def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
