@@ -544,6 +544,8 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
 
 def _again(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
            progress: Progress, started: float) -> Outcome:
+    """The push once more, whole, keeping a fresh copy: the kept one was not the start of
+    this image's stream (a different save, or a copy damaged on the docker-machine)."""
     save = load = None
     try:
         save = local.save(image.name)
