@@ -9,9 +9,9 @@ load: on the docker-machine, its engine's own socket, forwarded by the
 master (``transport.engine_load``: no docker client in the stream). No
 temporary file on the workstation; a load reads the whole archive before it
 loads anything, so a transfer that is cut short (Ctrl-C, a dead connection, a
-failed save) loads nothing at all. A big push over a slow link keeps a copy of
-its stream on the docker-machine, and the next push of that image sends only
-what the copy lacks (``Resume``).
+failed save) loads nothing at all. A big transfer over a slow link keeps a copy
+of its stream on the receiving side, and the next push or pull of that image
+sends only what the copy lacks (``Resume``).
 
 One `docker save` per image, because a 20.10 archive only tells its top layer
 apart when it holds a single image; after each image the receiver's layer
@@ -83,7 +83,7 @@ class Inventory(NamedTuple):
 
 
 class Resume(NamedTuple):
-    """When a push keeps a copy of its stream on the docker-machine to go on from if cut.
+    """When a transfer keeps a copy of its stream on the receiving side to go on from if cut.
 
     The copy costs a process and a disk write in the stream's path: +19-21% on the
     bed's loopback, where the stream is bound by disk and CPU, +2-7% behind 20 ms
@@ -283,6 +283,34 @@ class LocalEngine:
                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                             env=self.env))
 
+    def spool(self, key: str) -> str:
+        return os.path.join(config.cache_dir(self.env), "pulls", f"{key}.part")
+
+    def spooled(self, key: str) -> tuple[int, str]:
+        """(size, sha256) of what a cut pull (``key``) left here, or (0, "")."""
+        import hashlib
+
+        digest, size = hashlib.sha256(), 0
+        try:
+            with open(self.spool(key), "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError:
+            return 0, ""
+        return (size, digest.hexdigest()) if size else (0, "")
+
+    def spooling_load(self, key: str, resume: bool) -> ProcessLoad:
+        """The workstation's ``docker load`` behind a copy of what arrives, as a push's
+        ``RemoteEngine.spooling_load`` on the docker-machine (the same script)."""
+        import subprocess
+
+        script = _spooling_script(quoting.quote(os.path.dirname(self.spool(key))), key,
+                                  resume, quoting.quote(self.docker))
+        return ProcessLoad(subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            env=self.env))
+
 
 class ProcessLoad:
     """A ``docker load -q`` client reading our pipe: the workstation's for a pull, and on
@@ -376,26 +404,14 @@ class RemoteEngine:
 
     def spooling_load(self, key: str, resume: bool) -> ProcessLoad:
         """A ``docker load`` session that keeps a copy of what arrives (``key``.part), so a
-        push cut short can go on from there; with ``resume``, the copy is fed to the load
-        first. The copy goes once the image is loaded, and with it older copies of the
-        same image (another set of layers present) and any a week old."""
-        image = key.split("-", 1)[0]
-        ready = (": >> \"$f\"" if resume else
-                 f"rm -f \"$d\"/{image}-*.part && : > \"$f\"")
-        script = (f"d={SPOOL_DIR}; f=$d/{key}.part\n"
-                  f"if {{ mkdir -p \"$d\" && {ready}; }} 2>/dev/null; then\n"
-                  "  find \"$d\" -name '*.part' -mtime +7 -exec rm -f {} + 2>/dev/null\n"
-                  "  { cat \"$f\" && exec tee -a \"$f\"; } | docker load -q || exit\n"
-                  "  rm -f \"$f\"\n"
-                  "else\n" + (
-                      "  echo \"cannot add to the kept copy $f: remove it\" >&2; exit 1\n"
-                      if resume else
-                      "  exec docker load -q  # no room for a copy (a read-only home)\n") +
-                  "fi\n")
-        return ProcessLoad(self._session(script, PIPE, PIPE))
+        push cut short can go on from there (``_spooling_script``)."""
+        return ProcessLoad(self._session(_spooling_script(SPOOL_DIR, key, resume, "docker"),
+                                         PIPE, PIPE))
 
-    def save(self, image: Image, present: set[str], filtered: bool) -> subprocess.Popen:
-        """`docker save`, filtered on the docker-machine by this very layerfilter module."""
+    def save(self, image: Image, present: set[str], filtered: bool, skip: int = 0,
+             expect: str = "") -> subprocess.Popen:
+        """`docker save`, filtered on the docker-machine by this very layerfilter module;
+        ``skip``/``expect``: only what follows the workstation's kept copy of it."""
         import json
         from pathlib import Path
 
@@ -403,10 +419,30 @@ class RemoteEngine:
 
         save = "docker save " + quoting.quote(image.name)
         if filtered:
-            spec = json.dumps({"layers": image.diff_ids, "present": sorted(present)})
+            spec = json.dumps({"layers": image.diff_ids, "present": sorted(present),
+                               **({"skip": skip, "expect": expect} if skip else {})})
             source = Path(layerfilter.__file__).read_text()
             save += " | python3 -c " + quoting.quote(source) + " " + quoting.quote(spec)
         return self._session(save, None, PIPE)
+
+
+def _spooling_script(directory: str, key: str, resume: bool, docker: str) -> str:
+    """sh: ``docker load`` fed through a copy kept in ``directory``/``key``.part; with
+    ``resume``, the copy is fed to it first. The copy goes once the image is loaded, and
+    with it older copies of the same image (another set of layers present) and any a week
+    old. Where no copy can be made (a read-only home), an ordinary load."""
+    image = key.split("-", 1)[0]
+    ready = ": >> \"$f\"" if resume else f"rm -f \"$d\"/{image}-*.part && : > \"$f\""
+    return (f"d={directory}; f=$d/{key}.part\n"
+            f"if {{ mkdir -p \"$d\" && {ready}; }} 2>/dev/null; then\n"
+            "  find \"$d\" -name '*.part' -mtime +7 -exec rm -f {} + 2>/dev/null\n"
+            f"  {{ cat \"$f\" && exec tee -a \"$f\"; }} | {docker} load -q || exit\n"
+            "  rm -f \"$f\"\n"
+            "else\n" + (
+                "  echo \"cannot add to the kept copy $f: remove it\" >&2; exit 1\n"
+                if resume else
+                f"  exec {docker} load -q  # no room for a copy (a read-only home)\n") +
+            "fi\n")
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, bytes]:
@@ -570,7 +606,7 @@ def spool_key(image: Image, present: set[str]) -> str:
 
 def resume_setting(env: dict | os._Environ) -> Resume:
     """REMOTE_DOCKER_RESUME_BYTES or ``resume_bytes`` in the config: from that size every
-    push is resumable (0: none is); unset, ``Resume``'s default."""
+    push and pull is resumable (0: none is); unset, ``Resume``'s default."""
     value = env.get("REMOTE_DOCKER_RESUME_BYTES") or config.read_settings(env).get(
         "resume_bytes", "")
     if value == "":
@@ -582,24 +618,62 @@ def resume_setting(env: dict | os._Environ) -> Resume:
 
 
 def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
-             filtered: bool, progress: Progress) -> Outcome:
+             filtered: bool, progress: Progress, resume: Resume = Resume(RESUME_BYTES)) -> Outcome:
+    """One image; as a push (``Resume``), a big one over a far link keeps a copy of its
+    stream, here, to go on from. Only a docker-machine that filters (python3) can resume."""
+    from remote_docker import layerfilter
+
     started = time.monotonic()
     layers_sent = _missing(image, present) if filtered else len(image.diff_ids)
     tick = progress(image.name, image.size if layers_sent == len(image.diff_ids) else None)
     save = load = None
+    key, keep, skip, expect = "", False, 0, ""
     try:
-        save = remote.save(image, present, filtered)
-        load = local.load()
-        load = _ready(load, local)
-        # the docker-machine dropped what is here already; an archive it could not
-        # filter (no python3 there) is passed on whole, as the summary counts it
-        count = _splice(image, save, load, present if filtered else set(), tick,
-                        remote.label, local.label)
+        if filtered and resume.asks(image.size):
+            key = spool_key(image, present)
+            skip, expect = local.spooled(key)
+            asked = time.monotonic()
+            if not (resume.always or skip):
+                remote.master.capture(":")  # how far the docker-machine is, if that decides
+            keep = resume.keeps(skip, time.monotonic() - asked)
+            skip, expect = (skip, expect) if keep else (0, "")
+        save = remote.save(image, present, filtered, skip, expect)
+        load = local.spooling_load(key, resume=skip > 0) if keep else _ready(local.load(), local)
+        if skip:  # the stream starts inside the archive: the docker-machine filtered it
+            count = _pass_on(save, load, tick, remote.label, local.label)
+        else:  # an archive the docker-machine could not filter is passed on whole
+            count = _splice(image, save, load, present if filtered else set(), tick,
+                            remote.label, local.label)
+    except layerfilter.ResumeMismatch:
+        _abandon(save, load)  # the kept copy is not this stream's start: start afresh
+        try:
+            os.unlink(local.spool(key))
+        except OSError:
+            pass
+        return pull_one(image, local, remote, present, filtered, progress, resume)
     except BaseException:
         _abandon(save, load)
         raise
     return Outcome(image.name, image.id, len(image.diff_ids), layers_sent, count,
-                   time.monotonic() - started)
+                   time.monotonic() - started, skip)
+
+
+def _pass_on(save: subprocess.Popen, load: ProcessLoad, tick: Callable[[int], None],
+             sender: str, receiver: str) -> int:
+    """A resumed pull's stream into the load as it comes; ResumeMismatch if the
+    docker-machine found the kept copy is not how it begins."""
+    from remote_docker import layerfilter
+
+    try:
+        sent = layerfilter.pass_fds(save.stdout.fileno(), load.fileno(), tick)
+    except OSError as exc:
+        raise _explain(exc, save, sender, load, receiver) from None
+    status, err = _finish(save)
+    if status == layerfilter.MISMATCH_STATUS:
+        raise layerfilter.ResumeMismatch(err.decode(errors="replace").strip())
+    _check("docker save", status, err, sender)
+    _check("docker load", *load.finish(), receiver)
+    return sent
 
 
 def _check_names(names: list[str]) -> None:
@@ -703,6 +777,7 @@ def pull(names: list[str], env: dict | os._Environ = os.environ,
     _check_names(names)
     local, remote = LocalEngine(env), RemoteEngine(env)
     ours, found = _both(local, remote, names, receiver_is_remote=False)
+    resume = resume_setting(env)
     return _each(_require(names, found, remote.label), ours,
                  lambda image: pull_one(image, local, remote, ours.chains, found.has_python,
-                                        progress))
+                                        progress, resume))

@@ -315,9 +315,21 @@ def filter_fds(src: int, dst: int, diff_ids: list[str], present: set[str],
         pending = b""
 
 
+def pass_fds(src: int, dst: int, tick=lambda n: None) -> int:
+    """Copy ``src`` to ``dst`` until it ends; the bytes written. For a stream that needs no
+    filter here and could not be parsed (a resumed pull starts inside the archive)."""
+    stream = _Blocks(src, dst, tick)
+    stream.rest()
+    return stream.sent
+
+
+MISMATCH_STATUS = 3  # main's exit status when the receiver's kept copy is not the stream's start
+
+
 def main(argv: list[str]) -> int:
     """`python3 -c SOURCE '{"layers": [...], "present": [...]}'`: stdin to stdout, both
-    pipes in a pull (`docker save | python3 -c …` in an ssh session), so spliced."""
+    pipes in a pull (`docker save | python3 -c …` in an ssh session), so spliced. With
+    "skip" and "expect", a resumed pull: the workstation kept that much already."""
     import fcntl
 
     spec = json.loads(argv[1])
@@ -326,7 +338,12 @@ def main(argv: list[str]) -> int:
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         except OSError:
             pass
-    filter_fds(0, 1, spec["layers"], set(spec["present"]))
+    try:
+        filter_fds(0, 1, spec["layers"], set(spec["present"]), skip=spec.get("skip", 0),
+                   expect=spec.get("expect", ""))
+    except ResumeMismatch as exc:
+        sys.stderr.write(f"{exc}\n")
+        return MISMATCH_STATUS
     return 0
 
 

@@ -70,7 +70,7 @@ def summary(verb: str, outcome) -> str:
                 f"({outcome.image_id[7:19]}), sent 0 bytes")
     kept = outcome.layers - outcome.layers_sent
     resumed = (f", resumed after the {outcome.resumed} bytes ({human_size(outcome.resumed)}) "
-               "a cut push had sent" if outcome.resumed else "")
+               f"a cut {verb} had sent" if outcome.resumed else "")
     return (f"{outcome.name}: {verb}ed {direction}, {outcome.layers_sent} of {outcome.layers} "
             f"layers sent ({kept} already there), {outcome.bytes_sent} bytes "
             f"({human_size(outcome.bytes_sent)}) in {outcome.seconds:.1f} s{resumed}")

@@ -301,68 +301,91 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(family) -> None:
 
 
 SPOOL = layout.home(layout.DM_USER) / ".cache" / "remote-docker" / "pushes"
+PULL_SPOOL = layout.home(layout.WS_USER) / ".cache" / "remote-docker" / "pulls"
+RESUMABLE = {"REMOTE_DOCKER_RESUME_BYTES": "1"}
 
 
-def _cut_push(tag: str, at_least: int) -> int:
-    """Start a resumable push, Ctrl-C it once the docker-machine has kept ``at_least``
+def _cut(verb: str, tag: str, spool: Path, at_least: int) -> int:
+    """Start a resumable push or pull, Ctrl-C it once the receiver has kept ``at_least``
     bytes of it; what it kept."""
     from remote_docker import testbed
 
-    push = subprocess.Popen(testbed.ws_command(["remote-docker", "push", tag]),
-                            env={**testbed.ws_env(), "REMOTE_DOCKER_RESUME_BYTES": "1"},
-                            cwd=layout.home(layout.WS_USER), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    moving = subprocess.Popen(testbed.ws_command(["remote-docker", verb, tag]),
+                              env={**testbed.ws_env(), **RESUMABLE},
+                              cwd=layout.home(layout.WS_USER), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while push.poll() is None and time.monotonic() < deadline:
-        parts = list(SPOOL.glob("*.part")) if SPOOL.is_dir() else []
+    while moving.poll() is None and time.monotonic() < deadline:
+        parts = list(spool.glob("*.part")) if spool.is_dir() else []
         if parts and parts[0].stat().st_size >= at_least:
             break
         time.sleep(0.002)
-    push.send_signal(signal.SIGINT)
-    out, err = push.communicate(timeout=60)
-    assert push.returncode == 130, (out, err)  # cut, not finished before the signal
-    time.sleep(0.3)  # the docker-machine's tee writes what was in flight, then ends
-    parts = list(SPOOL.glob("*.part"))
+    moving.send_signal(signal.SIGINT)
+    out, err = moving.communicate(timeout=60)
+    assert moving.returncode == 130, (out, err)  # cut, not finished before the signal
+    time.sleep(0.3)  # the receiver's tee writes what was in flight, then ends
+    parts = list(spool.glob("*.part"))
     assert len(parts) == 1, parts
     return parts[0].stat().st_size
 
 
-def test_a_cut_push_goes_on_from_what_the_docker_machine_kept(names, ws_dir) -> None:
-    """Resumable: the second push sends only the rest; a kept copy that does not match the
-    stream's start (here: changed) is dropped and the image sent whole, never loaded wrong."""
-    big = f"{names}:resume"
-    build_ws(Path(ws_dir), big, "FROM busybox:latest\n"
-             "RUN head -c 60000000 /dev/urandom > /big.bin && md5sum /big.bin > /big.md5\n")
-    try:
-        _resume_and_restart(big)
-    finally:
-        for part in SPOOL.glob("*.part"):
-            part.unlink()
-
-
-def _resume_and_restart(big: str) -> None:
-    env = {"REMOTE_DOCKER_RESUME_BYTES": "1"}
-    kept = _cut_push(big, 20 * MiB)
-    assert image_id(run_dm, big) == ""  # a cut load loads nothing
-    again = run_ws(["remote-docker", "push", big], env=env)
-    assert again.returncode == 0, again.stderr
-    assert f"resumed after the {kept} bytes".encode() in again.stdout, again.stdout
-    assert image_id(run_dm, big) == ws_image_id(big)
-    checked = run_dm(["docker", "run", "--rm", big, "md5sum", "-c", "/big.md5"])
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert list(SPOOL.glob("*.part")) == []  # loaded: the copy is gone
-    whole = sent_bytes(again.stdout) + kept
-
-    run_dm(["docker", "image", "rm", big])
-    _cut_push(big, 20 * MiB)
-    part = next(SPOOL.glob("*.part"))
-    with open(part, "r+b") as f:  # not how this stream begins any more
+def _flip_a_byte(spool: Path) -> None:
+    part = next(spool.glob("*.part"))
+    with open(part, "r+b") as f:  # not how the stream begins any more
         f.seek(10 * MiB)
         byte = f.read(1)
         f.seek(10 * MiB)
         f.write(bytes([byte[0] ^ 0xFF]))
-    fresh = run_ws(["remote-docker", "push", big], env=env)
+
+
+@pytest.fixture
+def resumable_image(names, ws_dir):
+    """A ~60 MB image on ws's engine; kept copies on either side are removed afterwards."""
+    big = f"{names}:resume"
+    build_ws(Path(ws_dir), big, "FROM busybox:latest\n"
+             "RUN head -c 60000000 /dev/urandom > /big.bin && md5sum /big.bin > /big.md5\n")
+    yield big
+    for spool in (SPOOL, PULL_SPOOL):
+        for part in spool.glob("*.part") if spool.is_dir() else []:
+            part.unlink()
+
+
+@pytest.mark.parametrize("verb", ["push", "pull"])
+def test_a_cut_transfer_goes_on_from_what_the_receiver_kept(resumable_image, verb) -> None:
+    """Resumable: the second transfer sends only the rest; a kept copy that does not match
+    the stream's start (here: changed) is dropped and the image sent whole, never loaded
+    wrong."""
+    big = resumable_image
+    if verb == "push":
+        spool, received, forget = SPOOL, (lambda: image_id(run_dm, big)), \
+            (lambda: run_dm(["docker", "image", "rm", big]))
+        check = ["docker", "run", "--rm", big, "md5sum", "-c", "/big.md5"]
+        run_check = run_dm
+    else:
+        assert run_ws(["remote-docker", "push", big]).returncode == 0
+        spool, received = PULL_SPOOL, (lambda: ws_image_id(big))
+        forget = lambda: run_ws(["remote-docker", "local", "image", "rm", big])  # noqa: E731
+        check = ["remote-docker", "local", "run", "--rm", big, "md5sum", "-c", "/big.md5"]
+        run_check = run_ws
+        forget()
+    expected = image_id(run_dm, big) if verb == "pull" else ws_image_id(big)
+
+    kept = _cut(verb, big, spool, 20 * MiB)
+    assert received() == ""  # a cut load loads nothing
+    again = run_ws(["remote-docker", verb, big], env=RESUMABLE)
+    assert again.returncode == 0, again.stderr
+    assert f"resumed after the {kept} bytes".encode() in again.stdout, again.stdout
+    assert received() == expected
+    checked = run_check(check)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert list(spool.glob("*.part")) == []  # loaded: the copy is gone
+    whole = sent_bytes(again.stdout) + kept
+
+    forget()
+    _cut(verb, big, spool, 20 * MiB)
+    _flip_a_byte(spool)
+    fresh = run_ws(["remote-docker", verb, big], env=RESUMABLE)
     assert fresh.returncode == 0, fresh.stderr
     assert b"resumed" not in fresh.stdout and sent_bytes(fresh.stdout) == whole
-    assert image_id(run_dm, big) == ws_image_id(big)
-    assert list(SPOOL.glob("*.part")) == []
+    assert received() == expected
+    assert list(spool.glob("*.part")) == []

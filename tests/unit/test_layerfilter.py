@@ -93,6 +93,49 @@ def test_as_a_script_it_filters_stdin_to_stdout() -> None:
     assert f"{ids[0]}/layer.tar" not in names and f"{ids[1]}/layer.tar" in names
 
 
+@pytest.mark.parametrize("prefix_ok", [True, False])
+def test_as_a_script_it_resumes_after_what_the_workstation_kept(prefix_ok: bool) -> None:
+    """A resumed pull: the spec's skip/expect; a kept copy that is not the stream's start
+    is exit status MISMATCH_STATUS with nothing written."""
+    import subprocess
+    import sys
+
+    archive, _ = legacy_archive(DIFF_IDS)
+    whole, _, _ = _through_pipes(archive, set())
+    kept = whole[:3000] if prefix_ok else b"y" * 3000
+    spec = json.dumps({"layers": DIFF_IDS, "present": [], "skip": len(kept),
+                       "expect": hashlib.sha256(kept).hexdigest()})
+    source = open(layerfilter.__file__).read()
+    done = subprocess.run([sys.executable, "-c", source, spec], input=archive,
+                          capture_output=True)
+    if prefix_ok:
+        assert done.returncode == 0 and kept + done.stdout == whole
+    else:
+        assert done.returncode == layerfilter.MISMATCH_STATUS and done.stdout == b""
+        assert b"differs" in done.stderr
+
+
+def test_pass_fds_copies_a_stream_as_it_is() -> None:
+    import os
+    import threading
+
+    data = os.urandom(3 << 20)
+    src_r, src_w = os.pipe()
+    dst_r, dst_w = os.pipe()
+    got = bytearray()
+    feed = threading.Thread(target=lambda: (os.write(src_w, data) and None, os.close(src_w)))
+    drain = threading.Thread(target=lambda: got.extend(os.fdopen(dst_r, "rb").read()))
+    feed.start()
+    drain.start()
+    ticks = []
+    assert layerfilter.pass_fds(src_r, dst_w, ticks.append) == len(data)
+    os.close(src_r)
+    os.close(dst_w)
+    feed.join()
+    drain.join()
+    assert bytes(got) == data and sum(ticks) == len(data)
+
+
 def test_oci_blobs_are_named_by_diff_id() -> None:
     decide = layerfilter.LayerFilter(DIFF_IDS, set(layerfilter.chain_ids(DIFF_IDS)[:1]))
     assert decide.layer_of("blobs/sha256/" + DIFF_IDS[1][7:]) == 1
