@@ -20,7 +20,8 @@ forwarded engine socket (or the pipe of a `docker load` session).
 Last, as information, what a resumable push costs (REMOTE_DOCKER_RESUME_BYTES=1:
 the docker-machine keeps a copy of the stream, `tee` and a disk write in its
 path) against the default push of v1, alternating, on the bed's own link and
-behind a delay proxy of +20 ms round trip, where the stream waits on the link.
+behind a delay proxy of +20 ms round trip, where the stream waits on the link;
+and a resumable pull (the copy kept on the workstation) on the bed's own link.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def measure_images(results: dict, say: Callable[[str], None]) -> None:
         resumable = {rtt: measure_resumable(images, v1, rtt, rounds, say)
                      for rtt, rounds in RESUME_ROUNDS.items()}
         pulls = measure_pulls(images, v1, say)  # last: it takes v1 off the workstation
+        pulls["resumable"] = measure_resumable_pulls(images, v1, say)
     finally:
         images.remove()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -218,6 +220,22 @@ def measure_resumable(images: Images, v1: str, rtt_ms: int, rounds: int,
     return {"times": {c: measure.summary(t) for c, t in times.items()}}
 
 
+def measure_resumable_pulls(images: Images, v1: str, say: Callable[[str], None]) -> dict:
+    """Pulls of v1, resumable (a copy kept on the workstation) and not, alternating, on the
+    bed's own link: what the copy costs where the stream does not wait on the link."""
+    say(f"images: {RESUME_ROUNDS[0]} rounds of resumable and plain pull at +0 ms …")
+    times: dict[str, list[float]] = {"plain": [], "resumable": []}
+    for round_number in range(RESUME_ROUNDS[0]):
+        for column in sorted(times, reverse=round_number % 2 == 1):
+            images.clear_ws("v1")
+            setting = "1" if column == "resumable" else "0"
+            env = {**ws_env(), "REMOTE_DOCKER_RESUME_BYTES": setting}
+            seconds, _ = images.ours(v1, "pull", env)
+            times[column].append(seconds)
+    images.clear_ws("v1")
+    return {"times": {c: measure.summary(t) for c, t in times.items()}}
+
+
 def table(found: dict) -> list[str]:
     lines = [f"{'images':<16}{'first push (s)':>16}{'bytes':>12}{'rebuild push (s)':>18}"
              f"{'bytes':>12}", "-" * 74]
@@ -232,6 +250,12 @@ def table(found: dict) -> list[str]:
         lines.append(f"pull (info): ours {ours['median']:.2f} s ({pull['bytes']} bytes), "
                      f"ssh save | load {base['median']:.2f} s; paired by round "
                      f"{1 / measure.paired_speedup(ours, base):.2f}x the time")
+    if pull and "resumable" in pull:
+        run = pull["resumable"]["times"]
+        kept, plain = run["resumable"], run["plain"]
+        lines.append(f"resumable pull (info), +0 ms: {kept['median']:.2f} s against "
+                     f"{plain['median']:.2f} s; paired by round "
+                     f"{1 / measure.paired_speedup(kept, plain):.2f}x the time")
     for rtt, run in sorted((int(k), v) for k, v in found.get("resumable", {}).items()):
         kept, plain = run["times"]["resumable"], run["times"]["plain"]
         lines.append(f"resumable push (info), +{rtt} ms: {kept['median']:.2f} s against "

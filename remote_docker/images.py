@@ -85,9 +85,9 @@ class Inventory(NamedTuple):
 class Resume(NamedTuple):
     """When a transfer keeps a copy of its stream on the receiving side to go on from if cut.
 
-    The copy costs a process and a disk write in the stream's path: +19-21% on the
-    bed's loopback, where the stream is bound by disk and CPU, +2-7% behind 20 ms
-    of round trip, where it waits on the link (bench/images.py). So by default only an image of
+    The copy costs a process and a disk write in the stream's path: +19-24% for a
+    push on the bed's loopback, where the stream is bound by disk and CPU, -4% to +7%
+    behind 20 ms of round trip, where it waits on the link (bench/images.py). So by default only an image of
     ``from_bytes`` or more, over a link that answers slowly (``FAR_SECONDS``), or one
     whose cut push left a copy; a size set by the user (``always``) applies as it is.
     """
