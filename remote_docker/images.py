@@ -640,6 +640,7 @@ def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
         save = remote.save(image, present, filtered, skip, expect)
         load = local.spooling_load(key, resume=skip > 0) if keep else _ready(local.load(), local)
         if skip:  # the stream starts inside the archive: the docker-machine filtered it
+            tick(skip)  # the bar starts where the kept copy ends, as a push's does
             count = _pass_on(save, load, tick, remote.label, local.label)
         else:  # an archive the docker-machine could not filter is passed on whole
             count = _splice(image, save, load, present if filtered else set(), tick,
