@@ -87,9 +87,10 @@ class Resume(NamedTuple):
 
     The copy costs a process and a disk write in the stream's path: +19-24% for a
     push on the bed's loopback, where the stream is bound by disk and CPU, -4% to +7%
-    behind 20 ms of round trip, where it waits on the link (bench/images.py). So by default only an image of
-    ``from_bytes`` or more, over a link that answers slowly (``FAR_SECONDS``), or one
-    whose cut push left a copy; a size set by the user (``always``) applies as it is.
+    behind 20 ms of round trip, where it waits on the link (bench/images.py). So by
+    default only an image of ``from_bytes`` or more, over a link that answers slowly
+    (``FAR_SECONDS``), or one whose cut transfer left a copy; a size set by the user
+    (``always``) applies as it is.
     """
 
     from_bytes: int
@@ -112,7 +113,7 @@ class Outcome(NamedTuple):
     layers_sent: int
     bytes_sent: int
     seconds: float
-    resumed: int = 0  # bytes the docker-machine kept from a cut push and did not get again
+    resumed: int = 0  # bytes the receiver kept from a cut transfer and did not get again
 
     @property
     def noop(self) -> bool:
@@ -300,6 +301,12 @@ class LocalEngine:
             return 0, ""
         return (size, digest.hexdigest()) if size else (0, "")
 
+    def drop_spooled(self, key: str) -> None:
+        try:
+            os.unlink(self.spool(key))
+        except OSError:
+            pass
+
     def spooling_load(self, key: str, resume: bool) -> ProcessLoad:
         """The workstation's ``docker load`` behind a copy of what arrives, as a push's
         ``RemoteEngine.spooling_load`` on the docker-machine (the same script)."""
@@ -401,6 +408,9 @@ class RemoteEngine:
         if status != 0 or len(words) < 2 or not words[0].isdigit():
             return 0, ""
         return int(words[0]), words[1].decode()
+
+    def drop_spooled(self, key: str) -> None:
+        self.master.capture(f"rm -f {SPOOL_DIR}/{key}.part\n")
 
     def spooling_load(self, key: str, resume: bool) -> ProcessLoad:
         """A ``docker load`` session that keeps a copy of what arrives (``key``.part), so a
@@ -569,8 +579,11 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
         sent = _splice(image, save, load, present, tick, local.label, remote.label, skip,
                        expect)
     except layerfilter.ResumeMismatch:
-        _abandon(save, load)  # the kept copy is not this stream's start: start afresh
-        return _again(image, local, remote, present, progress, started)
+        _abandon(save, load)  # the kept copy is not this stream's start: start afresh,
+        remote.drop_spooled(spool_key(image, present))  # keeping a new one
+        again = push_one(image, local, remote, present, progress, None,
+                         resume._replace(always=True))
+        return again._replace(seconds=time.monotonic() - started)  # the first try counts
     except BaseException:
         _abandon(save, load)
         raise
@@ -578,25 +591,8 @@ def push_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
                    time.monotonic() - started, skip)
 
 
-def _again(image: Image, local: LocalEngine, remote: RemoteEngine, present: set[str],
-           progress: Progress, started: float) -> Outcome:
-    """The push once more, whole, keeping a fresh copy: the kept one was not the start of
-    this image's stream (a different save, or a copy damaged on the docker-machine)."""
-    save = load = None
-    try:
-        save = local.save(image.name)
-        load = remote.spooling_load(spool_key(image, present), resume=False)
-        sent = _splice(image, save, load, present, progress(image.name, None), local.label,
-                       remote.label)
-    except BaseException:
-        _abandon(save, load)
-        raise
-    return Outcome(image.name, image.id, len(image.diff_ids), _missing(image, present), sent,
-                   time.monotonic() - started)
-
-
 def spool_key(image: Image, present: set[str]) -> str:
-    """Names a push's stream: the image and which of its layers the receiver has (the
+    """Names a transfer's stream: the image and which of its layers the receiver has (the
     filter drops those, so another set makes another stream). ``<image>-<layers>``."""
     import hashlib
 
@@ -647,10 +643,7 @@ def pull_one(image: Image, local: LocalEngine, remote: RemoteEngine, present: se
                             remote.label, local.label)
     except layerfilter.ResumeMismatch:
         _abandon(save, load)  # the kept copy is not this stream's start: start afresh
-        try:
-            os.unlink(local.spool(key))
-        except OSError:
-            pass
+        local.drop_spooled(key)
         return pull_one(image, local, remote, present, filtered, progress, resume)
     except BaseException:
         _abandon(save, load)

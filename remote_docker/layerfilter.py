@@ -127,7 +127,7 @@ class _Blocks:
     with ``splice`` (no copy through Python) where both ends are pipes.
 
     ``skip``: the receiver holds that many bytes of this very stream from a transfer
-    that was cut (``images``: a resumable push); they are read and hashed, not sent,
+    that was cut (``images.Resume``); they are read and hashed, not sent,
     and must hash to ``expect`` before a byte more goes out.
     """
 
@@ -153,12 +153,12 @@ class _Blocks:
         self.prefix.update(head)
         self.skip -= len(head)
         if not self.skip and self.prefix.hexdigest() != self.expect:
-            raise ResumeMismatch("the docker-machine's partial copy differs from this stream")
+            raise ResumeMismatch("the receiver's kept copy differs from this stream")
         return data
 
     def finish(self) -> None:
         if self.skip:  # the stream ended inside what the receiver already had
-            raise ResumeMismatch("the docker-machine's partial copy is longer than the image")
+            raise ResumeMismatch("the receiver's kept copy is longer than this stream")
 
     def read(self, size: int) -> bytes:
         """Exactly ``size`` bytes (header blocks, small members); EOFError if cut short."""

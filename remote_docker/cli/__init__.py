@@ -34,5 +34,4 @@ def os_error_line(exc: OSError) -> str:
     naming the file, since the machine's state, not our code, is what the user can fix.
     ``REMOTE_DOCKER_TRACEBACK=1`` (``remote-docker --traceback``) shows where it came from."""
     what = (exc.strerror or str(exc) or type(exc).__name__).lower()
-    where = exc.filename if exc.filename is not None else None
-    return f"{where}: {what}" if where else what
+    return f"{exc.filename}: {what}" if exc.filename else what
