@@ -9,6 +9,7 @@ test says so by name.
 
 import hashlib
 import re
+import shutil
 import os
 import subprocess
 import time
@@ -287,7 +288,7 @@ def test_errors_about_workstation_files_are_a_local_docker_s(ws_dir, argv: list[
     for name, text in (("bad.env", "A B=1\n"), ("exists.txt", "x\n")):
         with open(os.path.join(ws_dir, name), "w") as f:
             f.write(text)
-        os.chown(os.path.join(ws_dir, name), *_ws_ids())
+        shutil.chown(os.path.join(ws_dir, name), "ws", "ws")
     ours = run_ws(["docker", *argv], cwd=ws_dir)
     local = run_ws(["remote-docker", "local", *argv], cwd=ws_dir)
     banner = re.compile(rb"^DEPRECATED: The legacy builder.*?\n\n", re.S)
@@ -297,10 +298,3 @@ def test_errors_about_workstation_files_are_a_local_docker_s(ws_dir, argv: list[
     expected = noise.sub(b"", banner.sub(b"", local.stderr))
     assert (ours.returncode, ours.stderr) == (local.returncode, expected)
     assert ours.returncode != 0 and ours.stdout == local.stdout == b""
-
-
-def _ws_ids() -> tuple[int, int]:
-    import pwd
-
-    user = pwd.getpwnam("ws")
-    return user.pw_uid, user.pw_gid
